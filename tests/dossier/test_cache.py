@@ -1,0 +1,114 @@
+"""The SQLite cache: newer versions only, events, cursor atomicity, shadow swap, retention, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from dossier.cache import Cache
+from dossier.errors import StorageError
+from dossier.model import Status
+from tests.dossier.factory import make_dossier
+
+
+class Clock:
+    def __init__(self, t: float = 1_800_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Cache:
+    return Cache(tmp_path / "cache.db", clock=Clock())
+
+
+def test_wal_mode_and_schema_version(cache: Cache) -> None:
+    conn = sqlite3.connect(cache.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+
+
+def test_reopen_keeps_data_and_does_not_remigrate(tmp_path: Path) -> None:
+    c = Cache(tmp_path / "c.db")
+    c.put(make_dossier(1))
+    c.close()
+    again = Cache(tmp_path / "c.db")
+    assert again.get(make_dossier(1).code) is not None
+
+
+def test_only_newer_versions_are_stored(cache: Cache) -> None:
+    assert cache.put(make_dossier(1, version=2)).stored
+    result = cache.put(make_dossier(1, version=1, status=Status.ACCEPTED))
+    assert not result.stored and result.cached_version == 2
+    entry = cache.get(make_dossier(1).code)
+    assert entry is not None and entry.version == 2 and entry.dossier.status is Status.IN_PROGRESS
+
+
+def test_duplicates_and_reordering_within_a_page(cache: Cache) -> None:
+    page = [make_dossier(1, version=3, status=Status.FINISHED), make_dossier(1, version=1), make_dossier(2, version=1), make_dossier(1, version=2)]
+    cache.apply_page(page, cursor_key="k", cursor="c1")
+    cache.apply_page(list(reversed(page)), cursor_key="k", cursor="c2")
+    entry = cache.get(make_dossier(1).code)
+    assert entry is not None and entry.version == 3 and entry.dossier.status is Status.FINISHED
+    assert cache.count() == 2 and cache.meta("k") == "c2"
+
+
+def test_state_changes_become_events_once(cache: Cache) -> None:
+    cache.apply_page([make_dossier(1, version=1)], cursor_key="k", cursor="a")
+    assert cache.events_after(0) == []  # first sight of a dossier is not a transition
+    cache.apply_page([make_dossier(1, version=2, status=Status.SUPPLEMENT_REQUESTED)], cursor_key="k", cursor="b")
+    cache.apply_page([make_dossier(1, version=2, status=Status.SUPPLEMENT_REQUESTED)], cursor_key="k", cursor="b")
+    cache.apply_page([make_dossier(1, version=3, status=Status.SUPPLEMENT_REQUESTED, note="x")], cursor_key="k", cursor="c")
+    events = cache.events_after(0)
+    assert [(e.old_status, e.new_status, e.version) for e in events] == [(Status.IN_PROGRESS, Status.SUPPLEMENT_REQUESTED, 2)]
+    assert cache.events_after(events[-1].seq) == []
+
+
+def test_a_failed_page_leaves_rows_and_cursor_unchanged(cache: Cache) -> None:
+    cache.apply_page([make_dossier(1)], cursor_key="k", cursor="before")
+    bad = make_dossier(2)
+    object.__setattr__(bad, "status", 99)  # crashes inside the transaction (int(status).is_closed)
+    with pytest.raises(AttributeError):
+        cache.apply_page([make_dossier(3), bad], cursor_key="k", cursor="after")
+    assert cache.meta("k") == "before"
+    assert cache.get(make_dossier(3).code) is None
+
+
+def test_shadow_swap_replaces_atomically_and_keeps_other_agencies(cache: Cache) -> None:
+    other = make_dossier(9, agency="000.00.16.H56")
+    cache.apply_page([make_dossier(1), make_dossier(2), other], cursor_key="k", cursor="old")
+    cache.begin_shadow()
+    cache.apply_page([make_dossier(1, version=5, status=Status.FINISHED)], cursor_key="s", cursor="x", shadow=True)
+    assert cache.get(make_dossier(2).code) is not None  # live table still serves during the snapshot
+    rows = cache.swap_shadow(["000.00.15.H56"], cursor_key="k", cursor="new")
+    assert rows == 2
+    assert cache.get(make_dossier(2).code) is None  # gone upstream
+    assert cache.get(other.code) is not None  # not synced by this device: kept
+    assert cache.meta("k") == "new"
+    assert [(e.code, e.new_status) for e in cache.events_after(0)] == [(make_dossier(1).code, Status.FINISHED)]
+
+
+def test_retention_purges_closed_dossiers(tmp_path: Path) -> None:
+    clock = Clock()
+    cache = Cache(tmp_path / "c.db", clock=clock)
+    old = make_dossier(1, status=Status.RETURNED, updated_at=None)
+    cache.put(old)
+    cache.put(make_dossier(2, updated_at=None))
+    clock.t += 31 * 86400
+    assert cache.purge(30) == 1
+    assert cache.get(old.code) is None and cache.get(make_dossier(2).code) is not None
+
+
+def test_unopenable_cache_is_a_storage_error(tmp_path: Path) -> None:
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StorageError):
+        Cache(tmp_path / "dir.db")
+
+
+def test_sample_codes_one_per_state(cache: Cache) -> None:
+    cache.apply_page([make_dossier(1), make_dossier(2), make_dossier(3, status=Status.FINISHED)], cursor_key="k", cursor="c")
+    assert [s for _, s in cache.sample_codes()] == [Status.IN_PROGRESS, Status.FINISHED]

@@ -1,0 +1,146 @@
+"""Sync against a real HTTP server: snapshot, incremental, 304, duplicates, 410 resnapshot, crash safety."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dossier.cache import Cache
+from dossier.client import CentralClient
+from dossier.errors import CentralUnavailable, StorageError
+from dossier.model import Status
+from dossier.sync import Syncer
+from tests.dossier.factory import make_dossier
+from tests.dossier.scripted_central import State, scripted_central
+
+
+@pytest.fixture
+def central() -> Iterator[tuple[str, State]]:
+    with scripted_central() as pair:
+        for n in range(1, 26):
+            pair[1].put(make_dossier(n))
+        yield pair
+
+
+def syncer(tmp_path: Path, url: str, **kw: object) -> Syncer:
+    client = CentralClient(url, connect_timeout=1, read_timeout=2, retries=0)
+    opts: dict[str, object] = {"page_size": 10, "rng": random.Random(1)}
+    opts.update(kw)
+    return Syncer(Cache(tmp_path / "c.db"), client, **opts)  # type: ignore[arg-type]
+
+
+def test_first_sync_snapshots_then_incremental(tmp_path: Path, central: tuple[str, State]) -> None:
+    url, state = central
+    s = syncer(tmp_path, url)
+    report = s.sync_once()
+    assert report.resnapshot and report.pages == 3 and s.cache.count() == 25
+    again = s.sync_once()
+    assert again.not_modified and again.pages == 0
+    state.put(make_dossier(3, version=2, status=Status.SUPPLEMENT_REQUESTED))
+    report = s.sync_once()
+    assert report.stored == 1 and not report.resnapshot
+    assert [(e.code, e.new_status) for e in s.cache.events_after(0)] == [(make_dossier(3).code, Status.SUPPLEMENT_REQUESTED)]
+
+
+def test_duplicated_and_reordered_changes_are_idempotent(tmp_path: Path, central: tuple[str, State]) -> None:
+    url, state = central
+    state.duplicate_pages = True
+    s = syncer(tmp_path, url)
+    s.sync_once()
+    state.put(make_dossier(4, version=3, status=Status.FINISHED))
+    state.put(make_dossier(4, version=2, status=Status.FEES_DUE))  # arrives after a newer one
+    s.sync_once()
+    entry = s.cache.get(make_dossier(4).code)
+    assert entry is not None and entry.version == 3 and entry.dossier.status is Status.FINISHED
+    assert len(s.cache.events_after(0)) == 1
+
+
+def test_expired_cursor_resnapshots_while_old_data_serves(tmp_path: Path, central: tuple[str, State]) -> None:
+    url, state = central
+    s = syncer(tmp_path, url)
+    s.sync_once()
+    state.put(make_dossier(7, version=2, status=Status.RETURNED))
+    del state.dossiers[make_dossier(9).code]
+    state.compact()
+    report = s.sync_once()
+    assert report.resnapshot
+    assert s.cache.count() == 24 and s.cache.get(make_dossier(9).code) is None
+    assert [e.new_status for e in s.cache.events_after(0)] == [Status.RETURNED]
+    assert s.sync_once().not_modified
+
+
+def test_crash_between_fetching_and_committing_a_page(tmp_path: Path, central: tuple[str, State]) -> None:
+    url, state = central
+    s = syncer(tmp_path, url)
+    s.sync_once()
+    cursor = s.cache.meta(s.cursor_key)
+    for n in range(1, 4):
+        state.put(make_dossier(n, version=2, status=Status.FINISHED))
+
+    real_apply = s.cache.apply_page
+
+    def crash(*a: object, **k: object) -> int:
+        raise StorageError("disk vanished")
+
+    s.cache.apply_page = crash  # type: ignore[method-assign]
+    with pytest.raises(StorageError):
+        s.sync_once()
+    assert s.cache.meta(s.cursor_key) == cursor  # nothing half-written
+    s.cache.apply_page = real_apply  # type: ignore[method-assign]
+    report = s.sync_once()
+    assert report.stored == 3 and len(s.cache.events_after(0)) == 3
+
+
+def test_killed_process_mid_sync_resumes_from_the_committed_cursor(tmp_path: Path, central: tuple[str, State]) -> None:
+    url, state = central
+    s = syncer(tmp_path, url)
+    s.sync_once()
+    for n in range(1, 21):
+        state.put(make_dossier(n, version=2, status=Status.FINISHED))
+    client = s.source
+    pages = 0
+
+    class DiesAfterOnePage:
+        def changes(self, *a: object, **k: object):  # type: ignore[no-untyped-def]
+            nonlocal pages
+            pages += 1
+            if pages > 1:
+                raise CentralUnavailable("connection lost")
+            return client.changes(*a, **k)  # type: ignore[arg-type]
+
+    s.source = DiesAfterOnePage()
+    with pytest.raises(CentralUnavailable):
+        s.sync_once()
+    assert sum(1 for e in s.cache.events_after(0)) == 10
+    s2 = Syncer(Cache(tmp_path / "c.db"), client, page_size=10)  # a fresh process
+    s2.sync_once()
+    assert len(s2.cache.events_after(0)) == 20
+
+
+def test_backoff_is_full_jitter_and_bounded(tmp_path: Path, central: tuple[str, State]) -> None:
+    s = syncer(tmp_path, central[0], interval=10, max_backoff=60)
+    delays = [s.next_delay(True) for _ in range(20)]
+    assert all(0 <= d <= 60 for d in delays) and len(set(delays)) > 10
+    assert 8 <= s.next_delay(False) <= 12 and s.failures == 0
+
+
+def test_run_loop_survives_central_outage(tmp_path: Path) -> None:
+    with scripted_central() as (url, state):
+        state.put(make_dossier(1))
+        state.faults.status_5xx = 2
+        s = syncer(tmp_path, url, interval=0.05, max_backoff=0.1)
+        stop = threading.Event()
+        reports = []
+
+        def on_report(r: object) -> None:
+            reports.append(r)
+            stop.set()
+
+        t = threading.Thread(target=s.run, args=(stop,), kwargs={"on_report": on_report})
+        t.start()
+        t.join(10)
+        assert not t.is_alive() and reports and s.cache.count() == 1
