@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
 
+import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -28,7 +29,7 @@ from dossier.errors import (
     DossierNotFound,
     InvalidRecord,
 )
-from dossier.model import Dossier, Status, parse_portal_time
+from dossier.model import Dossier, Status, explain_validation, parse_portal_time
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,15 @@ class ChangesPage:
     not_modified: bool = False
 
 
+class _WirePage(msgspec.Struct):
+    items: list[Dossier]
+    cursor: str
+    more: bool
+
+
+_PAGE_DECODER = msgspec.json.Decoder(_WirePage)
+
+
 @dataclass(frozen=True)
 class Enrollment:
     """Credentials a device receives when it enrols."""
@@ -218,9 +228,9 @@ class CentralClient:
         resp = self._call("GET", f"/api/v1/dossiers/{quote(code, safe='')}", deadline=deadline)
         if resp.status == 404:
             raise DossierNotFound(code)
-        data = self._json(resp, expect=200)
+        self._check_json(resp, expect=200)
         try:
-            return Dossier.from_json(data)
+            return Dossier.decode(resp.body)
         except InvalidRecord as err:
             raise CentralBadResponse(f"central sent an invalid dossier: {err}") from None
 
@@ -238,17 +248,14 @@ class CentralClient:
             return ChangesPage((), cursor or "", False, etag, not_modified=True)
         if resp.status == 410:
             raise CursorExpired("the changes cursor expired; a fresh snapshot is needed")
-        data = self._json(resp, expect=200)
-        if not isinstance(data, dict):
-            raise CentralBadResponse("changes page must be a JSON object")
-        items, new_cursor, more = data.get("items"), data.get("cursor"), data.get("more")
-        if not isinstance(items, list) or not isinstance(new_cursor, str) or not isinstance(more, bool):
-            raise CentralBadResponse("changes page needs items (list), cursor (text), more (bool)")
+        self._check_json(resp, expect=200)
         try:
-            dossiers = tuple(Dossier.from_json(item) for item in items)
-        except InvalidRecord as err:
-            raise CentralBadResponse(f"central sent an invalid change: {err}") from None
-        return ChangesPage(dossiers, new_cursor, more, resp.headers.get("etag", ""))
+            page = _PAGE_DECODER.decode(resp.body)
+        except msgspec.ValidationError as err:
+            raise CentralBadResponse(f"central sent an invalid changes page: {explain_validation(err)}") from None
+        except msgspec.DecodeError:
+            raise CentralBadResponse("central sent malformed JSON") from None
+        return ChangesPage(tuple(page.items), page.cursor, page.more, resp.headers.get("etag", ""))
 
     def enroll(self, token: str, name: str, kind: str) -> Enrollment:
         """Trade a single-use enrolment token for a device id and API key."""
@@ -320,12 +327,15 @@ class CentralClient:
         if not 200 <= resp.status < 300:
             raise CentralBadResponse(f"central answered HTTP {resp.status}: {_error_message(resp)}")
 
-    def _json(self, resp: RawResponse, *, expect: int) -> Any:
+    def _check_json(self, resp: RawResponse, *, expect: int) -> None:
         if resp.status != expect:
             raise CentralBadResponse(f"central answered HTTP {resp.status}: {_error_message(resp)}")
         ctype = resp.headers.get("content-type", "")
         if not ctype.split(";")[0].strip().lower().endswith("json"):
             raise CentralBadResponse(f"central sent {ctype or 'no content type'}, not JSON")
+
+    def _json(self, resp: RawResponse, *, expect: int) -> Any:
+        self._check_json(resp, expect=expect)
         try:
             return json.loads(resp.body)
         except (ValueError, RecursionError):

@@ -27,6 +27,7 @@ _NATIONAL = re.compile(
     rf"(?<![0-9])({_D}{{3}}){_SEP}({_D}{{2}}){_SEP}({_D}{{2}}){_SEP}([A-Z])[^0-9A-Z]?({_D}{{2}})"
     rf"{_SEP}({_D}{{6}}){_SEP}({_D}{{4}})(?![0-9])"
 )
+_CANONICAL = re.compile(r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-([0-9]{2})([0-9]{2})([0-9]{2})-([0-9]{4})")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://|^www\.", re.IGNORECASE)
 
 
@@ -109,6 +110,13 @@ class CodeParser:
             raise InvalidCode("not text", text=repr(text)[:80])
         if len(text) > MAX_INPUT_CHARS:
             raise InvalidCode(f"text is too long to be a dossier code ({len(text)} characters)")
+        canonical = _CANONICAL.fullmatch(text)  # fast path: already canonical (lookups from the cache)
+        if canonical and canonical.group(4) != "0000":
+            try:
+                date(2000 + int(canonical.group(1)), int(canonical.group(2)), int(canonical.group(3)))
+                return DossierCode(text)
+            except ValueError:
+                pass  # the slow path gives the reason
         first_reason = ""
         for candidate in _candidates(text):
             code, reason = self._parse_one(candidate)

@@ -125,6 +125,7 @@ class Syncer:
 
     def _set_last_sync(self) -> None:
         self.cache.set_meta("sync.last_success", str(time.time()))
+        self.cache.checkpoint()
 
     def next_delay(self, failed: bool) -> float:
         """Seconds to wait before the next pass: jittered interval, or full-jitter backoff after errors."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
+
+from msgspec.structs import replace
 
 from dossier.model import VN_TZ, Dossier, HistoryStep, Status
 
@@ -30,4 +31,4 @@ def make_dossier(n: int = 1, *, version: int = 1, status: Status = Status.IN_PRO
         updated_at=BASE + timedelta(minutes=version),
         history=(HistoryStep(at=BASE, action="Tiếp nhận hồ sơ", officer="Lê Văn C", department="Một cửa"),),
     )
-    return replace(d, **kw)  # type: ignore[arg-type]
+    return replace(d, **kw)

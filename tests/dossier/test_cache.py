@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from msgspec.structs import force_setattr
+
 from dossier.cache import Cache
 from dossier.errors import StorageError
 from dossier.model import Status
@@ -71,7 +73,7 @@ def test_state_changes_become_events_once(cache: Cache) -> None:
 def test_a_failed_page_leaves_rows_and_cursor_unchanged(cache: Cache) -> None:
     cache.apply_page([make_dossier(1)], cursor_key="k", cursor="before")
     bad = make_dossier(2)
-    object.__setattr__(bad, "status", 99)  # crashes inside the transaction (int(status).is_closed)
+    force_setattr(bad, "status", 99)  # crashes inside the transaction (int(status).is_closed)
     with pytest.raises(AttributeError):
         cache.apply_page([make_dossier(3), bad], cursor_key="k", cursor="after")
     assert cache.meta("k") == "before"

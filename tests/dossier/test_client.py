@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from msgspec.structs import force_setattr
+
 from dossier.client import CentralClient, dossier_from_portal_lookup
 from dossier.errors import (
     CentralBadResponse,
@@ -82,7 +84,7 @@ def test_deadline_calls_are_not_retried(server: tuple[str, State]) -> None:
 
 @pytest.mark.parametrize(
     ("fault", "value", "message"),
-    [("malformed", True, "malformed JSON"), ("wrong_type", True, "text/html"), ("oversized", 5000, "more than")],
+    [("malformed", True, "not valid JSON"), ("wrong_type", True, "text/html"), ("oversized", 5000, "more than")],
 )
 def test_bad_bodies_are_our_errors_not_crashes(server: tuple[str, State], fault: str, value: object, message: str) -> None:
     url, state = server
@@ -94,7 +96,7 @@ def test_bad_bodies_are_our_errors_not_crashes(server: tuple[str, State], fault:
 def test_invalid_dossier_is_a_bad_response(server: tuple[str, State]) -> None:
     url, state = server
     bad = make_dossier(1)
-    object.__setattr__(bad, "version", -5)
+    force_setattr(bad, "version", -5)
     state.dossiers[bad.code] = bad
     with pytest.raises(CentralBadResponse, match="version"):
         client(url).get_dossier(bad.code)

@@ -19,16 +19,17 @@ def test_json_round_trip() -> None:
 @pytest.mark.parametrize(
     ("patch", "message"),
     [
-        ({"status": 11}, "status: 11"),
-        ({"status": "4"}, "status must be an integer"),
-        ({"version": True}, "version must be an integer"),
-        ({"version": -1}, "version must not be negative"),
-        ({"code": ""}, "code is required"),
-        ({"due_at": "tomorrow"}, "due_at"),
-        ({"applicant_name": 5}, "applicant_name must be text"),
-        ({"history": "x"}, "history must be a list"),
-        ({"history": [{"action": "x"}]}, "history[0].at is required"),
-        ({"procedure_name": "x" * 5000}, "longer than"),
+        ({"status": 11}, "status: invalid enum value 11"),
+        ({"status": "four"}, "status:"),
+        ({"version": True}, "version: expected `int`"),
+        ({"version": -1}, "version: expected `int` >= 0"),
+        ({"code": ""}, "code: expected `str` of length >= 1"),
+        ({"due_at": "tomorrow"}, "due_at:"),
+        ({"due_at": "2026-11-10T08:00:00"}, "due_at:"),  # the contract needs an offset
+        ({"applicant_name": 5}, "applicant_name: expected `str`"),
+        ({"history": "x"}, "history: expected `array`"),
+        ({"history": [{"action": "x"}]}, "history[0]: object missing required field `at`"),
+        ({"procedure_name": "x" * 5000}, "procedure_name: expected `str` of length <= 2000"),
     ],
 )
 def test_invalid_records_name_the_field(patch: dict[str, object], message: str) -> None:
@@ -41,6 +42,13 @@ def test_invalid_records_name_the_field(patch: dict[str, object], message: str) 
 def test_non_object_is_invalid() -> None:
     with pytest.raises(InvalidRecord):
         Dossier.from_json([1, 2])
+    with pytest.raises(InvalidRecord, match="not valid JSON"):
+        Dossier.decode(b'{"code": ')
+
+
+def test_wire_text_round_trip() -> None:
+    d = make_dossier(3)
+    assert Dossier.decode(d.encode()) == d
 
 
 def test_every_state_has_citizen_wording() -> None:
