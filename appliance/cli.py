@@ -27,10 +27,11 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_TECHNICIAN, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
 def _cmd_lookup(args: argparse.Namespace, config: Config) -> int:
+    code = wiring.make_parser(config).parse(args.code)  # a mistyped code touches nothing
     cache = wiring.open_cache(config)
     service = wiring.make_lookup(config, cache, wiring.make_client(config))
     try:
-        result = service.lookup(args.code)
+        result = service.lookup(code)
     finally:
         service.close()
         cache.close()

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from barcode.settings import BarcodeSection
 from dossier.errors import ConfigError
+from sms_gateway.settings import SmsSection
 
 T = TypeVar("T")
 
@@ -128,6 +130,8 @@ class Config:
     render: RenderSection = field(default_factory=RenderSection)
     central_service: CentralServiceSection = field(default_factory=CentralServiceSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
+    sms: SmsSection = field(default_factory=SmsSection)
+    barcode: BarcodeSection = field(default_factory=BarcodeSection)
 
     @property
     def data_dir(self) -> Path:

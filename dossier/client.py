@@ -160,6 +160,17 @@ class _WirePage(msgspec.Struct):
 _PAGE_DECODER = msgspec.json.Decoder(_WirePage)
 
 
+def decode_changes_page(body: bytes) -> ChangesPage:
+    """Validate a changes page's JSON text; raises ``CentralBadResponse``."""
+    try:
+        page = _PAGE_DECODER.decode(body)
+    except msgspec.ValidationError as err:
+        raise CentralBadResponse(f"central sent an invalid changes page: {explain_validation(err)}") from None
+    except msgspec.DecodeError:
+        raise CentralBadResponse("central sent malformed JSON") from None
+    return ChangesPage(tuple(page.items), page.cursor, page.more)
+
+
 @dataclass(frozen=True)
 class Enrollment:
     """Credentials a device receives when it enrols."""
@@ -249,13 +260,8 @@ class CentralClient:
         if resp.status == 410:
             raise CursorExpired("the changes cursor expired; a fresh snapshot is needed")
         self._check_json(resp, expect=200)
-        try:
-            page = _PAGE_DECODER.decode(resp.body)
-        except msgspec.ValidationError as err:
-            raise CentralBadResponse(f"central sent an invalid changes page: {explain_validation(err)}") from None
-        except msgspec.DecodeError:
-            raise CentralBadResponse("central sent malformed JSON") from None
-        return ChangesPage(tuple(page.items), page.cursor, page.more, resp.headers.get("etag", ""))
+        page = decode_changes_page(resp.body)
+        return ChangesPage(page.items, page.cursor, page.more, resp.headers.get("etag", ""))
 
     def enroll(self, token: str, name: str, kind: str) -> Enrollment:
         """Trade a single-use enrolment token for a device id and API key."""

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
+
+import msgspec
 
 from dossier.errors import ConfigError, InvalidCode
 
@@ -31,8 +32,7 @@ _CANONICAL = re.compile(r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-([0-9]{2})
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://|^www\.", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class DossierCode:
+class DossierCode(msgspec.Struct, frozen=True):
     """A valid dossier code in canonical form (``value``), with its parts when it is national."""
 
     value: str

@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
+
+import msgspec
 
 from dossier.codes import CodeParser, DossierCode
 from dossier.errors import CentralError, DossierNotFound, MotcuaError
@@ -36,8 +37,7 @@ class Outcome(Enum):
     UNAVAILABLE = "unavailable"
 
 
-@dataclass(frozen=True, slots=True)
-class LookupResult:
+class LookupResult(msgspec.Struct, frozen=True):
     """One answer, with where it came from and how old it is."""
 
     code: str
@@ -133,7 +133,7 @@ class LookupService:
         entry = self.cache.get(value)
         if entry is not None:
             age = now - entry.fetched_at
-            as_of = datetime.fromtimestamp(entry.fetched_at, timezone.utc)
+            as_of = datetime.fromtimestamp(entry.fetched_at, UTC)
             if 0 <= age <= self.fresh_seconds:
                 return LookupResult(value, Outcome.FOUND, entry.dossier, "cache", as_of, age)
             self._fetch(value)  # refresh in the background; answer now
@@ -153,13 +153,13 @@ class LookupService:
             return self._unavailable(value, str(err))
         stored = self.cache.get(value)
         chosen = stored.dossier if stored is not None else dossier
-        return LookupResult(value, Outcome.FOUND, chosen, "central", datetime.now(timezone.utc), 0.0)
+        return LookupResult(value, Outcome.FOUND, chosen, "central", datetime.now(UTC), 0.0)
 
     def _unavailable(self, code: str, reason: str) -> LookupResult:
         # The fetch may have filled the cache meanwhile; if so, that answer is better than none.
         entry = self.cache.get(code)
         if entry is not None:
-            as_of = datetime.fromtimestamp(entry.fetched_at, timezone.utc)
+            as_of = datetime.fromtimestamp(entry.fetched_at, UTC)
             age = max(self.clock() - entry.fetched_at, 0.0)
             return LookupResult(code, Outcome.FOUND, entry.dossier, "stale", as_of, age, reason)
         return LookupResult(code, Outcome.UNAVAILABLE, None, "none", None, None, reason)

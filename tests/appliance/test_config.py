@@ -1,0 +1,66 @@
+"""Configuration: the example documents every key with its default; bad files name the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from appliance.config import Config, config_from_dict, load_config, write_atomic
+from dossier.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+
+
+def test_example_loads_and_equals_the_embedded_defaults() -> None:
+    assert load_config(EXAMPLE) == Config()
+
+
+def test_example_documents_every_key_with_a_comment() -> None:
+    raw = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    for section in dataclasses.fields(Config):
+        assert section.name in raw, f"[{section.name}] missing from config.example.toml"
+        for key in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
+            assert key.name in raw[section.name], f"{section.name}.{key.name} missing from config.example.toml"
+    for i, line in enumerate(lines):
+        if line.startswith("[") and not lines[i + 1].startswith("#") and lines[i + 1].strip():
+            pytest.fail(f"section {line} has no comment after it or before its first key")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"central": {"urll": "x"}}, "unknown key central.urll"),
+        ({"nosuch": {}}, "unknown key nosuch"),
+        ({"sync": {"interval": "30"}}, "sync.interval must be a number"),
+        ({"cache": {"retention_days": 1.5}}, "cache.retention_days must be a whole number"),
+        ({"render": {"mask_names": "yes"}}, "render.mask_names must be true or false"),
+        ({"device": {"agencies": "000.00.15.H56"}}, "device.agencies must be a list"),
+        ({"device": {"agencies": [1]}}, "device.agencies[0] must be text"),
+        ({"central": "x"}, "central must be a table"),
+    ],
+)
+def test_wrong_keys_and_types_name_the_key(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(raw)
+    assert message in str(info.value)
+
+
+def test_unreadable_files_are_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "none.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[central\nurl = 1", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+
+
+def test_write_atomic_replaces_whole_files(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "config.toml"
+    write_atomic(target, "a = 1\n")
+    write_atomic(target, "a = 2\n")
+    assert target.read_text() == "a = 2\n"
+    assert [p.name for p in target.parent.iterdir()] == ["config.toml"]
