@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from appliance import wiring
 from appliance.config import Config, load_config
@@ -101,8 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(handler=_cmd_config_check)
 
     p = sub.add_parser("run", help="run the whole stack (what `make run` starts)")
-    p.add_argument("--no-central", action="store_true", help="use central.url instead of a local reference service")
-    p.add_argument("--interactive", action="store_true", help="let a person text the gateway from this terminal")
+    p.add_argument(
+        "--no-central", action="store_true", help="use central.url instead of a local reference service"
+    )
+    p.add_argument(
+        "--interactive", action="store_true", help="let a person text the gateway from this terminal"
+    )
     p.set_defaults(handler=_cmd_run)
 
     for module in _PART_CLIS:
@@ -110,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_part_clis() -> list:  # type: ignore[type-arg]
+def _load_part_clis() -> list[Any]:
     import importlib
 
     parts = []
@@ -131,9 +136,13 @@ def _config_with_overrides(args: argparse.Namespace) -> Config:
 
     config = load_config(args.config)
     if args.data_dir:
-        config = dataclasses.replace(config, device=dataclasses.replace(config.device, data_dir=args.data_dir))
+        config = dataclasses.replace(
+            config, device=dataclasses.replace(config.device, data_dir=args.data_dir)
+        )
     if args.log_level:
-        config = dataclasses.replace(config, logging=dataclasses.replace(config.logging, level=args.log_level))
+        config = dataclasses.replace(
+            config, logging=dataclasses.replace(config.logging, level=args.log_level)
+        )
     return config
 
 

@@ -217,9 +217,14 @@ def _convert(hint: Any, value: Any, name: str) -> Any:
 
 
 def _kind(value: Any) -> str:
-    return {bool: "true/false", int: "a whole number", float: "a number", str: "text", list: "a list", dict: "a table"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        bool: "true/false",
+        int: "a whole number",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 def write_atomic(path: Path, text: str) -> None:

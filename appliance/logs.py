@@ -14,7 +14,9 @@ def setup_logging(level: str = "INFO") -> None:
     """Send records at ``level`` and above to stderr; quiet chatty libraries unless DEBUG."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
-        raise ConfigError(f"logging.level: {level!r} is not a level", hint="use DEBUG, INFO, WARNING or ERROR")
+        raise ConfigError(
+            f"logging.level: {level!r} is not a level", hint="use DEBUG, INFO, WARNING or ERROR"
+        )
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)

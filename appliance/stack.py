@@ -71,7 +71,9 @@ def run_stack(config: Config, *, with_central: bool = True, interactive: bool = 
     central = start_central(config) if with_central else None
     if central is not None:
         config_url = f"http://{config.central_service.host}:{config.central_service.port}"
-        print(f"central reference service: {config_url} (API docs: {config_url}/docs, fleet: {config_url}/fleet)")
+        print(
+            f"central reference service: {config_url} (API docs: {config_url}/docs, fleet: {config_url}/fleet)"
+        )
     cache = wiring.open_cache(config)
     client = wiring.make_client(config)
     syncer = wiring.make_syncer(config, cache, client)

@@ -16,8 +16,6 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from msgspec.structs import replace
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dossier.cache import Cache  # noqa: E402
@@ -101,7 +99,9 @@ def bench_ingest(tmp: Path, n: int = 60_000, batch: int = 5000) -> dict[str, flo
 
     dossiers = [synthetic(i) for i in range(n)]
     pages = [
-        b'{"items":[' + b",".join(d.encode() for d in dossiers[i : i + batch]) + b'],"cursor":"c%d","more":true}' % i
+        b'{"items":['
+        + b",".join(d.encode() for d in dossiers[i : i + batch])
+        + b'],"cursor":"c%d","more":true}' % i
         for i in range(0, n, batch)
     ]
     cache = Cache(tmp / "ingest.db")
@@ -195,7 +195,9 @@ def main() -> None:
     ap.add_argument("--lookups", type=int, default=50_000)
     args = ap.parse_args()
     print("== core: cache-hit lookup vs raw sqlite3 primary-key read (goal: >= 50% of raw, p99 < 1 ms)")
-    print(f"{'dossiers':>9} {'raw/s':>9} {'lookup/s':>9} {'ratio':>6} {'raw p99':>9} {'lkp p50':>9} {'lkp p99':>9}")
+    print(
+        f"{'dossiers':>9} {'raw/s':>9} {'lookup/s':>9} {'ratio':>6} {'raw p99':>9} {'lkp p50':>9} {'lkp p99':>9}"
+    )
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for size in (int(s) for s in args.sizes.split(",")):
@@ -211,8 +213,10 @@ def main() -> None:
                 p.unlink()
         ing = bench_ingest(tmp)
         print("== core: sync ingest, 5,000-change batches (goal: >= 50,000 changes/s)")
-        print(f"   ours {ing['ours']:,.0f} changes/s; raw sqlite3 inserts of the same rows {ing['raw']:,.0f} rows/s;"
-              f" ratio {ing['ours'] / ing['raw']:.0%}")
+        print(
+            f"   ours {ing['ours']:,.0f} changes/s; raw sqlite3 inserts of the same rows {ing['raw']:,.0f} rows/s;"
+            f" ratio {ing['ours'] / ing['raw']:.0%}"
+        )
         boot = bench_bootstrap(tmp)
         print("== core: first sync from the reference service over loopback HTTP (goal: 30,000 in < 2 s)")
         print(f"   {boot['dossiers']:,.0f} dossiers in {boot['pages']:.0f} pages: {boot['seconds']:.2f} s")

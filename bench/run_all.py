@@ -18,7 +18,10 @@ def main() -> int:
         started = time.monotonic()
         print(f"\n######## {name}", flush=True)
         code = subprocess.call([sys.executable, str(HERE / name)], cwd=HERE.parent)
-        print(f"######## {name}: {'ok' if code == 0 else f'FAILED ({code})'} in {time.monotonic() - started:.0f} s", flush=True)
+        print(
+            f"######## {name}: {'ok' if code == 0 else f'FAILED ({code})'} in {time.monotonic() - started:.0f} s",
+            flush=True,
+        )
         if code:
             failed.append(name)
     return 1 if failed else 0

@@ -43,12 +43,12 @@ _GET = "SELECT version, fetched_at, body FROM dossiers WHERE code = ?"
 def _migration_1(db: sqlite_utils.Database) -> None:
     db.execute(_SCHEMA_TABLE.format(name="dossiers"))
     db.execute("CREATE INDEX IF NOT EXISTS dossiers_closed ON dossiers (closed, changed_at)")
-    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
     db.execute(
         "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, code TEXT NOT NULL,"
         " old_status INTEGER, new_status INTEGER NOT NULL, version INTEGER NOT NULL, at REAL NOT NULL)"
     )
-    db["inconsistencies"].create(
+    db.table("inconsistencies").create(
         {"id": int, "code": str, "cached_version": int, "central_version": int, "at": float},
         pk="id",
         if_not_exists=True,
@@ -95,7 +95,9 @@ class Cache:
         self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), timeout=10.0, check_same_thread=False, isolation_level=None)
+            conn = sqlite3.connect(
+                str(self.path), timeout=10.0, check_same_thread=False, isolation_level=None
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
@@ -195,7 +197,7 @@ class Cache:
     def inconsistencies(self) -> list[dict[str, object]]:
         """Recorded mismatches between central's answer and a newer cached version (001 Art. 8.4)."""
         with self._lock:
-            return list(self._db["inconsistencies"].rows)
+            return list(self._db.table("inconsistencies").rows)
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -205,13 +207,15 @@ class Cache:
             stored = self._apply(
                 "dossiers", [dossier], self.clock(), emit_events=True, skip_events_for_new=True
             )
-            row = self._conn.execute("SELECT version FROM dossiers WHERE code = ?", (dossier.code,)).fetchone()
+            row = self._conn.execute(
+                "SELECT version FROM dossiers WHERE code = ?", (dossier.code,)
+            ).fetchone()
         return PutResult(stored > 0, int(row[0]) if row else dossier.version)
 
     def record_inconsistency(self, code: str, cached_version: int, central_version: int) -> None:
         """Remember that central answered an older version than the cache holds."""
         with self._lock, self._transaction():
-            self._db["inconsistencies"].insert(
+            self._db.table("inconsistencies").insert(
                 {
                     "code": code,
                     "cached_version": cached_version,
@@ -314,12 +318,12 @@ class Cache:
             ):
                 previous[code] = (version, status)
         rows = []
-        events = []
+        events: list[tuple[str, int | None, int, int, float]] = []
         for code, d in newest.items():
             prev = previous.get(code)
             if prev is not None and not (d.version > prev[0] or d.version == 0):
                 continue
-            changed = (d.updated_at.timestamp() if d.updated_at else now)
+            changed = d.updated_at.timestamp() if d.updated_at else now
             rows.append(
                 (
                     code,

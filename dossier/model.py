@@ -86,7 +86,11 @@ _WORDING: dict[Status, tuple[str, str, str]] = {
         "Fees or taxes to pay",
         "Yêu cầu thực hiện nghĩa vụ tài chính",
     ),
-    Status.WITHDRAWN: ("Đã rút hồ sơ theo yêu cầu", "Withdrawn at your request", "Công dân yêu cầu rút hồ sơ"),
+    Status.WITHDRAWN: (
+        "Đã rút hồ sơ theo yêu cầu",
+        "Withdrawn at your request",
+        "Công dân yêu cầu rút hồ sơ",
+    ),
     Status.STOPPED: ("Đã dừng xử lý", "Processing stopped", "Dừng xử lý"),
     Status.FINISHED: (
         "Đã có kết quả, mời đến nhận",
@@ -158,7 +162,7 @@ class Dossier(msgspec.Struct, frozen=True, kw_only=True):
 
     def to_json(self) -> dict[str, Any]:
         """The contract's JSON object for this dossier (times as ISO 8601 text)."""
-        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+        return msgspec.to_builtins(self)  # type: ignore[no-any-return, unused-ignore]
 
     def encode(self) -> bytes:
         """The contract's JSON text for this dossier."""

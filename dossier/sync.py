@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 class ChangesSource(Protocol):
     """What sync needs from the central client."""
 
-    def changes(self, agencies: Sequence[str], cursor: str | None, *, limit: int = 1000, etag: str = "") -> ChangesPage:
+    def changes(
+        self, agencies: Sequence[str], cursor: str | None, *, limit: int = 1000, etag: str = ""
+    ) -> ChangesPage:
         """One page of the changes feed."""
         ...
 
@@ -118,7 +120,9 @@ class Syncer:
             cursor = page.cursor
             if not page.more:
                 break
-        rows = self.cache.swap_shadow(self.agencies, cursor_key=self.cursor_key, cursor=cursor or "", etag=page.etag)
+        rows = self.cache.swap_shadow(
+            self.agencies, cursor_key=self.cursor_key, cursor=cursor or "", etag=page.etag
+        )
         self._set_last_sync()
         log.info("sync snapshot done: %d dossiers", rows)
         return SyncReport(pages, received, stored, True, False, time.monotonic() - started)

@@ -53,7 +53,7 @@ def test_synced_code_still_answers_with_its_age_when_central_is_down(
 
 def test_user_mistakes_are_one_line_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[central]\nurl = 5\n', encoding="utf-8")
+    bad.write_text("[central]\nurl = 5\n", encoding="utf-8")
     cases = [
         (["--config", str(bad), "config", "check"], "central.url must be text"),
         (["--config", str(tmp_path / "missing.toml"), "config", "check"], "does not exist"),
@@ -62,7 +62,9 @@ def test_user_mistakes_are_one_line_without_traceback(tmp_path: Path) -> None:
         (["--log-level", "LOUD", "config", "check"], "logging.level"),
     ]
     for argv, message in cases:
-        proc = subprocess.run([sys.executable, "-m", "appliance.cli", *argv], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "appliance.cli", *argv], capture_output=True, text=True, timeout=60
+        )
         assert proc.returncode == 2, (argv, proc.stderr)
         assert message in proc.stderr and "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1

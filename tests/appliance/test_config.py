@@ -24,7 +24,9 @@ def test_example_documents_every_key_with_a_comment() -> None:
     for section in dataclasses.fields(Config):
         assert section.name in raw, f"[{section.name}] missing from config.example.toml"
         for key in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
-            assert key.name in raw[section.name], f"{section.name}.{key.name} missing from config.example.toml"
+            assert key.name in raw[section.name], (
+                f"{section.name}.{key.name} missing from config.example.toml"
+            )
     for i, line in enumerate(lines):
         if line.startswith("[") and not lines[i + 1].startswith("#") and lines[i + 1].strip():
             pytest.fail(f"section {line} has no comment after it or before its first key")

@@ -11,7 +11,14 @@ from dossier.model import VN_TZ, Dossier, HistoryStep, Status
 BASE = datetime(2026, 11, 10, 8, 30, tzinfo=VN_TZ)
 
 
-def make_dossier(n: int = 1, *, version: int = 1, status: Status = Status.IN_PROGRESS, agency: str = "000.00.15.H56", **kw: object) -> Dossier:
+def make_dossier(
+    n: int = 1,
+    *,
+    version: int = 1,
+    status: Status = Status.IN_PROGRESS,
+    agency: str = "000.00.15.H56",
+    **kw: object,
+) -> Dossier:
     """A valid dossier numbered ``n`` (sequence number of the code)."""
     d = Dossier(
         code=f"{agency}-261110-{n:04d}",

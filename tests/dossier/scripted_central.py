@@ -7,6 +7,7 @@ test_central_contract.py run against both, so this fake is trusted only as far a
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -72,12 +73,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def handle(self) -> None:
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (deadlines)
             super().handle()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (deadline tests)
 
-    def _send(self, status: int, body: bytes, ctype: str = "application/json", headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: bytes, ctype: str = "application/json", headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -87,7 +88,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps({"error": {"code": code, "message": message}}).encode(), headers=headers)
+        self._send(
+            status, json.dumps({"error": {"code": code, "message": message}}).encode(), headers=headers
+        )
 
     def do_GET(self) -> None:  # noqa: N802 (http.server API)
         st = self.state

@@ -6,7 +6,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from msgspec.structs import force_setattr
 
 from dossier.cache import Cache
@@ -51,7 +50,12 @@ def test_only_newer_versions_are_stored(cache: Cache) -> None:
 
 
 def test_duplicates_and_reordering_within_a_page(cache: Cache) -> None:
-    page = [make_dossier(1, version=3, status=Status.FINISHED), make_dossier(1, version=1), make_dossier(2, version=1), make_dossier(1, version=2)]
+    page = [
+        make_dossier(1, version=3, status=Status.FINISHED),
+        make_dossier(1, version=1),
+        make_dossier(2, version=1),
+        make_dossier(1, version=2),
+    ]
     cache.apply_page(page, cursor_key="k", cursor="c1")
     cache.apply_page(list(reversed(page)), cursor_key="k", cursor="c2")
     entry = cache.get(make_dossier(1).code)
@@ -62,11 +66,19 @@ def test_duplicates_and_reordering_within_a_page(cache: Cache) -> None:
 def test_state_changes_become_events_once(cache: Cache) -> None:
     cache.apply_page([make_dossier(1, version=1)], cursor_key="k", cursor="a")
     assert cache.events_after(0) == []  # first sight of a dossier is not a transition
-    cache.apply_page([make_dossier(1, version=2, status=Status.SUPPLEMENT_REQUESTED)], cursor_key="k", cursor="b")
-    cache.apply_page([make_dossier(1, version=2, status=Status.SUPPLEMENT_REQUESTED)], cursor_key="k", cursor="b")
-    cache.apply_page([make_dossier(1, version=3, status=Status.SUPPLEMENT_REQUESTED, note="x")], cursor_key="k", cursor="c")
+    cache.apply_page(
+        [make_dossier(1, version=2, status=Status.SUPPLEMENT_REQUESTED)], cursor_key="k", cursor="b"
+    )
+    cache.apply_page(
+        [make_dossier(1, version=2, status=Status.SUPPLEMENT_REQUESTED)], cursor_key="k", cursor="b"
+    )
+    cache.apply_page(
+        [make_dossier(1, version=3, status=Status.SUPPLEMENT_REQUESTED, note="x")], cursor_key="k", cursor="c"
+    )
     events = cache.events_after(0)
-    assert [(e.old_status, e.new_status, e.version) for e in events] == [(Status.IN_PROGRESS, Status.SUPPLEMENT_REQUESTED, 2)]
+    assert [(e.old_status, e.new_status, e.version) for e in events] == [
+        (Status.IN_PROGRESS, Status.SUPPLEMENT_REQUESTED, 2)
+    ]
     assert cache.events_after(events[-1].seq) == []
 
 
@@ -84,14 +96,18 @@ def test_shadow_swap_replaces_atomically_and_keeps_other_agencies(cache: Cache) 
     other = make_dossier(9, agency="000.00.16.H56")
     cache.apply_page([make_dossier(1), make_dossier(2), other], cursor_key="k", cursor="old")
     cache.begin_shadow()
-    cache.apply_page([make_dossier(1, version=5, status=Status.FINISHED)], cursor_key="s", cursor="x", shadow=True)
+    cache.apply_page(
+        [make_dossier(1, version=5, status=Status.FINISHED)], cursor_key="s", cursor="x", shadow=True
+    )
     assert cache.get(make_dossier(2).code) is not None  # live table still serves during the snapshot
     rows = cache.swap_shadow(["000.00.15.H56"], cursor_key="k", cursor="new")
     assert rows == 2
     assert cache.get(make_dossier(2).code) is None  # gone upstream
     assert cache.get(other.code) is not None  # not synced by this device: kept
     assert cache.meta("k") == "new"
-    assert [(e.code, e.new_status) for e in cache.events_after(0)] == [(make_dossier(1).code, Status.FINISHED)]
+    assert [(e.code, e.new_status) for e in cache.events_after(0)] == [
+        (make_dossier(1).code, Status.FINISHED)
+    ]
 
 
 def test_retention_purges_closed_dossiers(tmp_path: Path) -> None:
@@ -112,5 +128,9 @@ def test_unopenable_cache_is_a_storage_error(tmp_path: Path) -> None:
 
 
 def test_sample_codes_one_per_state(cache: Cache) -> None:
-    cache.apply_page([make_dossier(1), make_dossier(2), make_dossier(3, status=Status.FINISHED)], cursor_key="k", cursor="c")
+    cache.apply_page(
+        [make_dossier(1), make_dossier(2), make_dossier(3, status=Status.FINISHED)],
+        cursor_key="k",
+        cursor="c",
+    )
     assert [s for _, s in cache.sample_codes()] == [Status.IN_PROGRESS, Status.FINISHED]

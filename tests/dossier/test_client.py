@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from msgspec.structs import force_setattr
 
 from dossier.client import CentralClient, dossier_from_portal_lookup
@@ -84,9 +83,15 @@ def test_deadline_calls_are_not_retried(server: tuple[str, State]) -> None:
 
 @pytest.mark.parametrize(
     ("fault", "value", "message"),
-    [("malformed", True, "not valid JSON"), ("wrong_type", True, "text/html"), ("oversized", 5000, "more than")],
+    [
+        ("malformed", True, "not valid JSON"),
+        ("wrong_type", True, "text/html"),
+        ("oversized", 5000, "more than"),
+    ],
 )
-def test_bad_bodies_are_our_errors_not_crashes(server: tuple[str, State], fault: str, value: object, message: str) -> None:
+def test_bad_bodies_are_our_errors_not_crashes(
+    server: tuple[str, State], fault: str, value: object, message: str
+) -> None:
     url, state = server
     setattr(state.faults, fault, value)
     with pytest.raises(CentralBadResponse, match=message):
@@ -124,7 +129,11 @@ def test_bearer_token_and_401(server: tuple[str, State]) -> None:
             from dossier.client import RawResponse
 
             self.headers = headers
-            return RawResponse(401, {"content-type": "application/json"}, b'{"error": {"code": "unauthorized", "message": "no"}}')
+            return RawResponse(
+                401,
+                {"content-type": "application/json"},
+                b'{"error": {"code": "unauthorized", "message": "no"}}',
+            )
 
     rec = Recording()
     with pytest.raises(CentralRejected):

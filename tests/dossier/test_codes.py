@@ -99,7 +99,12 @@ def valid_codes(draw: st.DrawFn) -> str:
     c = draw(st.text(alphabet=string.digits, min_size=2, max_size=2))
     letter = draw(st.sampled_from("GHAKX"))
     nn = draw(st.text(alphabet=string.digits, min_size=2, max_size=2))
-    day = draw(st.dates(min_value=__import__("datetime").date(2000, 1, 1), max_value=__import__("datetime").date(2099, 12, 31)))
+    day = draw(
+        st.dates(
+            min_value=__import__("datetime").date(2000, 1, 1),
+            max_value=__import__("datetime").date(2099, 12, 31),
+        )
+    )
     seq = draw(st.integers(min_value=1, max_value=9999))
     return f"{a}.{b}.{c}.{letter}{nn}-{day:%y%m%d}-{seq:04d}"
 
@@ -120,7 +125,9 @@ def mangled(draw: st.DrawFn) -> tuple[str, str]:
         text = "".join("O" if ch == "0" and draw(st.booleans()) else ch for ch in text)
     if draw(st.booleans()):
         text = "".join(FULLWIDTH.get(ch, ch) for ch in text)
-    before = draw(st.sampled_from(["", "HS ", "tra cứu ", "Mã hồ sơ: ", "https://dvc.gov.vn/tra-cuu?ma=", "đăng ký "]))
+    before = draw(
+        st.sampled_from(["", "HS ", "tra cứu ", "Mã hồ sơ: ", "https://dvc.gov.vn/tra-cuu?ma=", "đăng ký "])
+    )
     after = draw(st.sampled_from(["", " ", " cảm ơn", "!", " 1234", "&x=1"]))
     return code, before + text + after
 

@@ -47,7 +47,9 @@ def wait_until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-d
         time.sleep(0.02)
 
 
-def test_miss_then_fresh_then_stale_with_background_refresh(tmp_path: Path, central: tuple[str, State]) -> None:
+def test_miss_then_fresh_then_stale_with_background_refresh(
+    tmp_path: Path, central: tuple[str, State]
+) -> None:
     url, state = central
     clock = Clock()
     svc = service(tmp_path, url, clock)
@@ -119,7 +121,9 @@ def test_bad_central_answer_serves_unavailable_not_crash(tmp_path: Path, central
     svc.close()
 
 
-def test_older_central_answer_is_recorded_as_inconsistency(tmp_path: Path, central: tuple[str, State]) -> None:
+def test_older_central_answer_is_recorded_as_inconsistency(
+    tmp_path: Path, central: tuple[str, State]
+) -> None:
     url, state = central
     clock = Clock()
     svc = service(tmp_path, url, clock)
@@ -140,7 +144,9 @@ def test_concurrent_misses_share_one_central_call(tmp_path: Path, central: tuple
     state.faults.delay = 0.3
     svc = service(tmp_path, url, Clock())
     results = []
-    threads = [threading.Thread(target=lambda: results.append(svc.lookup(make_dossier(1).code))) for _ in range(5)]
+    threads = [
+        threading.Thread(target=lambda: results.append(svc.lookup(make_dossier(1).code))) for _ in range(5)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -61,9 +61,13 @@ def test_overdue_uses_the_due_date_as_given() -> None:
     d = make_dossier(due_at=BASE + timedelta(days=2))
     assert not d.is_overdue(BASE + timedelta(days=1))
     assert d.is_overdue(BASE + timedelta(days=3))
-    finished_late = make_dossier(status=Status.FINISHED, finished_at=BASE + timedelta(days=3), due_at=BASE + timedelta(days=2))
+    finished_late = make_dossier(
+        status=Status.FINISHED, finished_at=BASE + timedelta(days=3), due_at=BASE + timedelta(days=2)
+    )
     assert finished_late.is_overdue(BASE)
-    finished_early = make_dossier(status=Status.FINISHED, finished_at=BASE + timedelta(days=1), due_at=BASE + timedelta(days=2))
+    finished_early = make_dossier(
+        status=Status.FINISHED, finished_at=BASE + timedelta(days=1), due_at=BASE + timedelta(days=2)
+    )
     assert not finished_early.is_overdue(BASE + timedelta(days=10))
 
 
@@ -74,7 +78,9 @@ def test_portal_times_are_vietnam_time() -> None:
         parse_portal_time("2024-03-15")
 
 
-@pytest.mark.parametrize("raw", ["0912345678", "+84912345678", "84912345678", "091 234 5678", "+84 91-234-5678"])
+@pytest.mark.parametrize(
+    "raw", ["0912345678", "+84912345678", "84912345678", "091 234 5678", "+84 91-234-5678"]
+)
 def test_phone_normalisation(raw: str) -> None:
     assert normalise_phone(raw) == "0912345678"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,7 +28,16 @@ def test_mask_name() -> None:
 def test_text_shows_required_fields_with_masked_name() -> None:
     d = make_dossier(status=Status.FINISHED, finished_at=BASE + timedelta(days=1))
     text = render_text(found(d), now=BASE)
-    for expected in (d.code, "Đã có kết quả", "Đăng ký khai sinh", "Nguyễn V. A.", "10/11/2026", "15/11/2026", "11/11/2026", "Phòng Tư pháp"):
+    for expected in (
+        d.code,
+        "Đã có kết quả",
+        "Đăng ký khai sinh",
+        "Nguyễn V. A.",
+        "10/11/2026",
+        "15/11/2026",
+        "11/11/2026",
+        "Phòng Tư pháp",
+    ):
         assert expected in text
     assert "Nguyễn Văn An" not in text
     assert "Nguyễn Văn An" in render_text(found(d), mask_names=False, now=BASE)
@@ -37,7 +46,9 @@ def test_text_shows_required_fields_with_masked_name() -> None:
 
 def test_stale_answers_say_as_of_when() -> None:
     d = make_dossier()
-    stale = LookupResult(d.code, Outcome.FOUND, d, "stale", datetime(2026, 11, 20, 3, 5, tzinfo=timezone.utc), 3600.0)
+    stale = LookupResult(
+        d.code, Outcome.FOUND, d, "stale", datetime(2026, 11, 20, 3, 5, tzinfo=UTC), 3600.0
+    )
     assert "Dữ liệu lúc 10:05 20/11/2026" in render_text(stale, now=BASE)
     assert "Du lieu luc 10:05 20/11/2026" in render_sms(stale, now=BASE)
 
@@ -81,7 +92,9 @@ names = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=3
     status=st.sampled_from(list(Status)),
     stale=st.booleans(),
 )
-def test_sms_always_gsm7_and_never_over_budget(name: str, procedure: str, agency: str, budget: int, status: Status, stale: bool) -> None:
+def test_sms_always_gsm7_and_never_over_budget(
+    name: str, procedure: str, agency: str, budget: int, status: Status, stale: bool
+) -> None:
     d = make_dossier(applicant_name=name, procedure_name=procedure, handling_agency=agency, status=status)
     result = LookupResult(d.code, Outcome.FOUND, d, "stale" if stale else "cache", BASE, 10.0)
     text = render_sms(result, segments=budget, now=BASE)

@@ -43,7 +43,9 @@ def test_first_sync_snapshots_then_incremental(tmp_path: Path, central: tuple[st
     state.put(make_dossier(3, version=2, status=Status.SUPPLEMENT_REQUESTED))
     report = s.sync_once()
     assert report.stored == 1 and not report.resnapshot
-    assert [(e.code, e.new_status) for e in s.cache.events_after(0)] == [(make_dossier(3).code, Status.SUPPLEMENT_REQUESTED)]
+    assert [(e.code, e.new_status) for e in s.cache.events_after(0)] == [
+        (make_dossier(3).code, Status.SUPPLEMENT_REQUESTED)
+    ]
 
 
 def test_duplicated_and_reordered_changes_are_idempotent(tmp_path: Path, central: tuple[str, State]) -> None:
@@ -95,7 +97,9 @@ def test_crash_between_fetching_and_committing_a_page(tmp_path: Path, central: t
     assert report.stored == 3 and len(s.cache.events_after(0)) == 3
 
 
-def test_killed_process_mid_sync_resumes_from_the_committed_cursor(tmp_path: Path, central: tuple[str, State]) -> None:
+def test_killed_process_mid_sync_resumes_from_the_committed_cursor(
+    tmp_path: Path, central: tuple[str, State]
+) -> None:
     url, state = central
     s = syncer(tmp_path, url)
     s.sync_once()
