@@ -46,4 +46,5 @@ def make_syncer(config: Config, cache: Cache, client: CentralClient) -> Syncer:
         interval=config.sync.interval,
         jitter=config.sync.jitter,
         max_backoff=config.sync.max_backoff,
+        retention_days=config.cache.retention_days,
     )

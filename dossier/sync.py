@@ -62,6 +62,7 @@ class Syncer:
         interval: float = 30.0,
         jitter: float = 0.2,
         max_backoff: float = 300.0,
+        retention_days: float = 30.0,
         rng: random.Random | None = None,
     ) -> None:
         self.cache = cache
@@ -76,6 +77,8 @@ class Syncer:
         self.cursor_key = f"sync.cursor.{scope}"
         self.shadow_key = f"sync.shadow_cursor.{scope}"
         self.failures = 0
+        self.retention_days = retention_days
+        self._last_purge = 0.0
 
     def sync_once(self) -> SyncReport:
         """Pull pages until central has nothing more; raises ``CentralError`` subclasses on failure."""
@@ -129,6 +132,9 @@ class Syncer:
 
     def _set_last_sync(self) -> None:
         self.cache.set_meta("sync.last_success", str(time.time()))
+        if time.monotonic() - self._last_purge > 86400 or not self._last_purge:
+            self.cache.purge(self.retention_days)  # retention: closed dossiers, old events
+            self._last_purge = time.monotonic()
         self.cache.checkpoint()
 
     def next_delay(self, failed: bool) -> float:

@@ -46,9 +46,7 @@ def test_text_shows_required_fields_with_masked_name() -> None:
 
 def test_stale_answers_say_as_of_when() -> None:
     d = make_dossier()
-    stale = LookupResult(
-        d.code, Outcome.FOUND, d, "stale", datetime(2026, 11, 20, 3, 5, tzinfo=UTC), 3600.0
-    )
+    stale = LookupResult(d.code, Outcome.FOUND, d, "stale", datetime(2026, 11, 20, 3, 5, tzinfo=UTC), 3600.0)
     assert "Dữ liệu lúc 10:05 20/11/2026" in render_text(stale, now=BASE)
     assert "Du lieu luc 10:05 20/11/2026" in render_sms(stale, now=BASE)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from dossier.cache import Cache
 from dossier.client import CentralClient
 from dossier.errors import CentralUnavailable, StorageError
-from dossier.model import Status
+from dossier.model import VN_TZ, Status
 from dossier.sync import Syncer
 from tests.dossier.factory import make_dossier
 from tests.dossier.scripted_central import State, scripted_central
@@ -148,3 +149,13 @@ def test_run_loop_survives_central_outage(tmp_path: Path) -> None:
         t.start()
         t.join(10)
         assert not t.is_alive() and reports and s.cache.count() == 1
+
+
+def test_sync_applies_retention(tmp_path: Path) -> None:
+    with scripted_central() as (url, state):
+        old = make_dossier(1, status=Status.RETURNED, updated_at=datetime(2020, 1, 1, tzinfo=VN_TZ))
+        state.put(old)
+        state.put(make_dossier(2))
+        s = syncer(tmp_path, url, retention_days=30)
+        s.sync_once()
+        assert s.cache.get(old.code) is None and s.cache.get(make_dossier(2).code) is not None
