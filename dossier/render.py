@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from dossier.gsm7 import capacity, septets, to_gsm7, ucs2_units
+from dossier.gsm7 import capacity, septet_length, to_gsm7, ucs2_units
 from dossier.gsm7 import segments as sms_segments
 from dossier.lookup import LookupResult, Outcome
 from dossier.model import VN_TZ, Dossier
@@ -151,7 +151,7 @@ def render_sms(
 ) -> str:
     """SMS answer within ``segments`` parts: unaccented GSM-7 unless ``unicode`` (then with diacritics)."""
     budget = capacity(max(1, segments), unicode=unicode)
-    size = ucs2_units if unicode else septets
+    size = ucs2_units if unicode else septet_length
 
     def finish(text: str) -> str:
         return text if unicode else to_gsm7(text)

@@ -1,0 +1,98 @@
+"""Pure AT-reply parsing for the modem adapter: ``+CMGL`` listings, ``+CMGS`` references, status queries."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sms_gateway import pdu
+from sms_gateway.modem_types import Received
+
+# +CMS codes after which the same message will never go through (23.040 / 27.005)
+PERMANENT_CMS = frozenset(
+    {1, 8, 10, 21, 29, 50, 96, 301, 302, 303, 304, 305, 310, 311, 312, 313, 316, 317, 318, 330}
+)
+# lines a modem may emit at any moment, also in the middle of a command's reply
+URC_PREFIXES = ("+CMTI:", "+CDSI:", "+CDS:", "+CMT:", "RING", "+CIEV:", "^RSSI", "^BOOT", "^MODE", "^SRVST")
+# unsolicited lines followed by a PDU line that belongs to them
+URC_WITH_PDU = ("+CDS:", "+CMT:")
+REGISTRATION = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming"}
+_CMGL = re.compile(r"^\+CMGL:\s*(\d+)\s*,\s*(\d+)\s*,")
+_CMGS = re.compile(r"^\+CMGS:\s*(\d+)")
+
+# (command, reply pattern, reply match → ModemStatus fields)
+STATUS_QUERIES: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], dict[str, Any]]], ...] = (
+    ("AT+CSQ", re.compile(r"^\+CSQ:\s*(\d+),"), lambda m: {"signal": None if int(m[1]) == 99 else int(m[1])}),
+    (
+        "AT+CREG?",
+        re.compile(r"^\+CREG:\s*\d,\s*(\d)"),
+        lambda m: {"registration": REGISTRATION.get(int(m[1]), "unknown")},
+    ),
+    ("AT+COPS?", re.compile(r'^\+COPS:\s*\d,\d,"([^"]*)"'), lambda m: {"operator": m[1]}),
+    (
+        "AT+CPMS?",
+        re.compile(r'^\+CPMS:\s*"\w+",(\d+),(\d+)'),
+        lambda m: {"storage_used": int(m[1]), "storage_total": int(m[2])},
+    ),
+)
+
+
+def parse_cmgl(lines: list[str]) -> list[tuple[int, int, str]]:
+    """``+CMGL: <index>,<stat>,[<alpha>],<length>`` then the PDU line → (index, stat, PDU text).
+
+    Whatever line follows a header is taken as its PDU, even garbage: it is then kept raw, not skipped."""
+    out: list[tuple[int, int, str]] = []
+    pending: tuple[int, int] | None = None
+    for line in lines:
+        match = _CMGL.match(line)
+        if match:
+            pending = (int(match.group(1)), int(match.group(2)))
+        elif pending is not None and line.strip() not in ("OK", "ERROR"):
+            out.append((pending[0], pending[1], line.strip()))
+            pending = None
+    return out
+
+
+def parse_cmgs(lines: list[str]) -> int | None:
+    """The message reference from a ``+CMGS: <mr>`` reply, or None."""
+    match = next((m for m in map(_CMGS.match, lines) if m), None)
+    return int(match.group(1)) if match else None
+
+
+def status_changes(query: re.Pattern[str], apply: Callable[[re.Match[str]], dict[str, Any]],
+                   lines: list[str]) -> dict[str, Any]:  # fmt: skip
+    """The ``ModemStatus`` fields a status query's reply gives (empty if the reply does not match)."""
+    match = next((m for m in map(query.match, lines) if m), None)
+    return apply(match) if match else {}
+
+
+def is_status_report(pdu_hex: str) -> bool:
+    """True when a stored PDU is an SMS-STATUS-REPORT (message type indicator 2)."""
+    try:
+        data = bytes.fromhex(pdu_hex)
+        return data[1 + data[0]] & 0x03 == 0x02
+    except (ValueError, IndexError):
+        return False
+
+
+def received_from_pdu(pdu_hex: str, index: int, modem: str) -> Received:
+    """Decode a stored SMS-DELIVER with our decoder; anything undecodable is kept raw with the reason."""
+    try:
+        msg = pdu.decode(pdu_hex)
+        if not isinstance(msg, pdu.Deliver):
+            raise pdu.PduError(f"unexpected {type(msg).__name__} in the inbox")
+    except pdu.PduError as err:
+        return Received(pdu_hex, "", "", None, index, None, "", decode_error=str(err), modem=modem)
+    concat = (msg.concat.ref, msg.concat.total, msg.concat.seq) if msg.concat else None
+    return Received(
+        pdu_hex,
+        msg.sender,
+        msg.text,
+        msg.timestamp,
+        index,
+        concat,
+        msg.encoding,
+        modem=modem,
+        concat_ref16=bool(msg.concat and msg.concat.ref16),
+    )
