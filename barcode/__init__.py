@@ -1,0 +1,1 @@
+"""motcua-edge: barcode."""
