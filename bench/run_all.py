@@ -8,7 +8,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["core_bench.py", "central_bench.py", "sms_gateway_bench.py", "barcode_bench.py"]
+BENCHES = [
+    "core_bench.py",
+    "central_bench.py",
+    "sms_modem_bench.py",
+    "sms_gateway_bench.py",
+    "barcode_bench.py",
+]
 
 
 def main() -> int:

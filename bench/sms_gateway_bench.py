@@ -1,0 +1,231 @@
+"""SMS gateway benchmark: throughput, per-message CPU, arrival→reply time and RSS of the gateway process.
+
+The gateway runs as its own process (``python -m sms_gateway.cli sms run``) against modem emulators on
+pseudo-terminals in this process, with the real python-gsmmodem-new, the real lookup and a dossier cache.
+Scenarios: an instant modem (software overhead), and 3 s per sent part with 1 and 4 modems (how close the
+gateway gets to what the modems allow). Run: ``python bench/sms_gateway_bench.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dossier.cache import Cache  # noqa: E402
+from dossier.model import VN_TZ, Dossier, Status  # noqa: E402
+from sms_gateway.emulator import ModemEmulator, SentMessage  # noqa: E402
+
+SECONDS_PER_PART = 3.0
+
+
+def make_dossiers(n: int) -> list[Dossier]:
+    from datetime import datetime, timedelta
+
+    base = datetime(2026, 11, 10, 8, 30, tzinfo=VN_TZ)
+    return [
+        Dossier(
+            code=f"000.00.15.H56-261110-{i:04d}",
+            version=1,
+            status=Status.IN_PROGRESS,
+            agency_id="000.00.15.H56",
+            agency_name="UBND huyện Duy Tiên",
+            procedure_name="Đăng ký khai sinh",
+            applicant_name="Nguyễn Văn An",
+            submitted_at=base,
+            received_at=base,
+            due_at=base + timedelta(days=5),
+            handling_agency="Phòng Tư pháp",
+        )
+        for i in range(1, n + 1)
+    ]
+
+
+@dataclass
+class Result:
+    name: str
+    messages: int
+    seconds: float
+    cpu_ms_per_message: float
+    mean_reply_s: float
+    efficiency: float | None
+    rss_mb: float
+
+
+class Bench:
+    """One gateway process and its emulators."""
+
+    def __init__(self, workdir: Path, modems: int, seconds_per_part: float, codes: list[str]) -> None:
+        self.emulators = [
+            ModemEmulator(storage_slots=50, seconds_per_part=seconds_per_part) for _ in range(modems)
+        ]
+        ports = [e.start() for e in self.emulators]
+        self.codes = codes
+        self.replies: dict[str, float] = {}
+        self.sent_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+        for e in self.emulators:
+            e.add_listener(self._on_sent)
+        modem_tables = "".join(
+            f'\n[[sms.modems]]\nport = "{p}"\nsweep_interval = 5.0\ncommand_timeout = 10.0\n' for p in ports
+        )
+        cfg = workdir / "motcua.toml"
+        cfg.write_text(
+            f'[device]\ndata_dir = "{workdir}"\n[central]\nurl = "http://127.0.0.1:9"\nretries = 0\n'
+            f'connect_timeout = 0.5\nread_timeout = 0.5\n[cache]\nfresh_seconds = 1e9\n[logging]\nlevel = "WARNING"\n'
+            f"[sms]\nper_number_hour = 100000\nper_number_day = 100000\ndaily_cap = 1000000\n" + modem_tables,
+            encoding="utf-8",
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sms_gateway.cli", "--config", str(cfg), "sms", "run"],
+            cwd=ROOT,
+            stdout=(workdir / "gateway.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        self._n = 0
+
+    def _on_sent(self, message: SentMessage) -> None:
+        with self._lock:
+            self.replies.setdefault(message.to, time.monotonic())
+
+    def sender(self) -> str:
+        self._n += 1
+        return f"+8491{self._n:07d}"
+
+    def text(self, sender: str, code: str) -> None:
+        self.sent_at[sender] = time.monotonic()
+        self.emulators[0].inject_sms(sender, f"HS {code}")
+
+    def wait(self, senders: list[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(s in self.replies for s in senders):
+                    return
+            time.sleep(0.01)
+        raise TimeoutError(
+            f"{sum(s in self.replies for s in senders)} of {len(senders)} answered in {timeout} s"
+        )
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def mean_latency(self, senders: list[str]) -> float:
+        return sum(self.replies[s] - self.sent_at[s] for s in senders) / len(senders)
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        for e in self.emulators:
+            e.stop()
+
+
+def scenario(
+    name: str, workdir: Path, *, modems: int, per_part: float, burst: int, light: int = 0
+) -> list[Result]:
+    codes = [d.code for d in make_dossiers(max(burst, light, 1))]
+    bench = Bench(workdir, modems, per_part, codes)
+    results = []
+    try:
+        warm = bench.sender()
+        bench.text(warm, codes[0])
+        bench.wait([warm], 60)
+        if light:  # one message at a time: arrival → reply without queueing
+            senders = []
+            for i in range(light):
+                s = bench.sender()
+                bench.text(s, codes[i])
+                bench.wait([s], 60)
+                senders.append(s)
+            results.append(
+                Result(
+                    f"{name}, one at a time",
+                    light,
+                    0,
+                    float("nan"),
+                    bench.mean_latency(senders),
+                    None,
+                    bench.rss_mb(),
+                )
+            )
+        cpu0 = bench.cpu_seconds()
+        t0 = time.monotonic()
+        senders = [bench.sender() for _ in range(burst)]
+        for s, code in zip(senders, codes, strict=False):
+            bench.text(s, code)
+        bench.wait(senders, 600)
+        elapsed = max(bench.replies[s] for s in senders) - t0
+        cpu = bench.cpu_seconds() - cpu0
+        possible = burst * per_part / modems if per_part else None
+        results.append(
+            Result(
+                f"{name}, burst",
+                burst,
+                elapsed,
+                cpu / burst * 1000,
+                bench.mean_latency(senders),
+                (possible / elapsed) if possible else None,
+                bench.rss_mb(),
+            )
+        )
+    finally:
+        bench.close()
+    return results
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="sms-bench-") as tmp:
+        root = Path(tmp)
+        cache = Cache(root / "cache.db")
+        for d in make_dossiers(400):
+            cache.put(d)
+        cache.close()
+        results: list[Result] = []
+        plans = [
+            ("instant modem, 1 modem", dict(modems=1, per_part=0.0, burst=400, light=20)),
+            (f"{SECONDS_PER_PART:g} s/part, 1 modem", dict(modems=1, per_part=SECONDS_PER_PART, burst=13)),
+            (f"{SECONDS_PER_PART:g} s/part, 4 modems", dict(modems=4, per_part=SECONDS_PER_PART, burst=52)),
+        ]
+        for name, kw in plans:
+            work = root / name.replace(" ", "_").replace("/", "_").replace(",", "")
+            work.mkdir()
+            shutil.copy(root / "cache.db", work / "cache.db")
+            print(f"running: {name} ...", file=sys.stderr, flush=True)
+            results.extend(scenario(name, work, **kw))  # type: ignore[arg-type]
+    print()
+    print(
+        f"{'scenario':40} {'msgs':>5} {'msgs/s':>8} {'CPU ms/msg':>11} {'mean reply s':>13} {'of modem rate':>14} {'RSS MB':>7}"
+    )
+    for r in results:
+        rate = f"{r.messages / r.seconds:8.1f}" if r.seconds else f"{'-':>8}"
+        cpu = (
+            f"{r.cpu_ms_per_message:11.2f}" if r.cpu_ms_per_message == r.cpu_ms_per_message else f"{'-':>11}"
+        )
+        eff = f"{r.efficiency * 100:13.1f}%" if r.efficiency else f"{'-':>14}"
+        print(f"{r.name:40} {r.messages:5d} {rate} {cpu} {r.mean_reply_s:13.2f} {eff} {r.rss_mb:7.1f}")
+    print("goals: CPU < 10 ms per message; >= 95% of the modems' rate at 3 s/part; RSS < 80 MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

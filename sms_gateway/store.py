@@ -1,0 +1,771 @@
+"""The gateway's own SQLite database: inbound parts and messages, outbox, subscriptions, cursors.
+
+The only module that opens this database (through sqlite_utils). WAL with ``synchronous=FULL``: a
+committed inbound part or outbox change survives a power cut, because an SMS cannot be fetched again.
+One connection shared by the gateway's threads behind a lock; every write is one short transaction.
+Times are Unix seconds (``float``); the clock is injectable for tests.
+
+Exactly-once replies: a message is marked handled in the same transaction that queues its reply
+(``outbox.inbound_id`` is UNIQUE), so a restart re-handles only messages that have no reply yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlite_utils
+
+from dossier.errors import StorageError
+
+if TYPE_CHECKING:
+    from sms_gateway.modem_types import Received
+
+Clock = Callable[[], float]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbound_parts (
+    id INTEGER PRIMARY KEY,
+    modem_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    sc_time TEXT NOT NULL DEFAULT '',
+    pdu TEXT NOT NULL DEFAULT '',
+    pdu_key TEXT UNIQUE,
+    text TEXT NOT NULL DEFAULT '',
+    encoding TEXT NOT NULL DEFAULT '',
+    concat_ref INTEGER,
+    concat_total INTEGER,
+    concat_seq INTEGER,
+    error TEXT NOT NULL DEFAULT '',
+    message_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS inbound_parts_waiting ON inbound_parts(id) WHERE message_id IS NULL;
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    modem_id TEXT NOT NULL DEFAULT '',
+    sender TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    text TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    parts INTEGER NOT NULL DEFAULT 1,
+    incomplete INTEGER NOT NULL DEFAULT 0,
+    encoding TEXT NOT NULL DEFAULT '',
+    body_key TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'new',
+    reason TEXT NOT NULL DEFAULT '',
+    command TEXT NOT NULL DEFAULT '',
+    code TEXT NOT NULL DEFAULT '',
+    handled_at REAL
+);
+CREATE INDEX IF NOT EXISTS messages_new ON messages(id) WHERE state = 'new';
+CREATE INDEX IF NOT EXISTS messages_body ON messages(body_key, received_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    recipient TEXT NOT NULL,
+    phone TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL,
+    unicode INTEGER NOT NULL DEFAULT 0,
+    kind TEXT NOT NULL,
+    inbound_id INTEGER UNIQUE,
+    event_key TEXT UNIQUE,
+    priority INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'queued',
+    reason TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    modem_id TEXT NOT NULL DEFAULT '',
+    refs TEXT NOT NULL DEFAULT '',
+    parts INTEGER NOT NULL DEFAULT 0,
+    delivered_parts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    arrived_at REAL,
+    claimed_at REAL,
+    sent_at REAL,
+    delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_queue ON outbox(priority, next_attempt_at, id) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS outbox_phone ON outbox(phone, created_at);
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox(created_at);
+CREATE TABLE IF NOT EXISTS outbox_refs (
+    modem_id TEXT NOT NULL,
+    ref INTEGER NOT NULL,
+    outbox_id INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_refs_lookup ON outbox_refs(modem_id, ref, at);
+CREATE TABLE IF NOT EXISTS delivery_orphans (
+    modem_id TEXT NOT NULL,
+    ref INTEGER NOT NULL,
+    delivered INTEGER NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    phone TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    code TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (phone, code)
+);
+CREATE INDEX IF NOT EXISTS subscriptions_code ON subscriptions(code);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+OUT_STATES = ("queued", "sending", "unconfirmed", "sent", "delivered", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class PartIn:
+    """One received SMS (or one part of a multipart SMS) as the modem read it, to be stored."""
+
+    modem_id: str
+    sender: str
+    text: str
+    pdu: str = ""  # the raw PDU in hex, kept for audit and re-decoding
+    sc_time: str = ""  # the service centre time stamp, as given
+    encoding: str = ""  # gsm7 | ucs2 | 8bit | "" (unknown)
+    concat_ref: int | None = None
+    concat_total: int | None = None
+    concat_seq: int | None = None
+    error: str = ""  # why the part could not be decoded (then ``text`` is empty)
+
+    @classmethod
+    def from_received(cls, modem_id: str, r: Received) -> PartIn:
+        """The part as the modem adapter read it (``sms_gateway.modem_types.Received``)."""
+        ref, total, seq = r.concat if r.concat else (None, None, None)
+        return cls(
+            modem_id=modem_id or r.modem,
+            sender=r.sender,
+            text=r.text,
+            pdu=r.raw_pdu_hex.upper(),
+            sc_time=r.received_at.isoformat() if r.received_at else "",
+            encoding=r.encoding,
+            concat_ref=ref,
+            concat_total=total,
+            concat_seq=seq,
+            error=r.decode_error,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPart:
+    """An inbound part waiting for its siblings."""
+
+    id: int
+    modem_id: str
+    sender: str
+    received_at: float
+    text: str
+    encoding: str
+    concat_ref: int | None
+    concat_total: int | None
+    concat_seq: int | None
+    error: str
+    pdu: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A whole inbound message made of stored parts."""
+
+    part_ids: tuple[int, ...]
+    modem_id: str
+    sender: str
+    phone: str  # the sender in national form for limits and subscriptions ("" if not a phone number)
+    text: str
+    received_at: float
+    incomplete: bool = False
+    encoding: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored inbound message waiting to be handled."""
+
+    id: int
+    sender: str
+    phone: str
+    text: str
+    received_at: float
+    parts: int
+    incomplete: bool
+    body_key: str
+    encoding: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An SMS to queue."""
+
+    recipient: str
+    text: str
+    kind: str  # reply | not_found | invalid | help | unavailable | notify
+    phone: str = ""
+    unicode: bool = False
+    inbound_id: int | None = None
+    event_key: str | None = None
+    priority: int = 0  # lower first: replies 0, notifications 1
+    not_before: float | None = None
+    arrived_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutRow:
+    """A claimed outbox row, being sent by one modem worker."""
+
+    id: int
+    recipient: str
+    text: str
+    unicode: bool
+    kind: str
+    attempts: int
+
+
+def body_key(phone: str, text: str) -> str:
+    """Key of (sender, normalised text) for spotting the same message sent twice."""
+    folded = " ".join(text.split()).upper()
+    return hashlib.sha256(f"{phone}\x00{folded}".encode()).hexdigest()[:32]
+
+
+class SmsStore:
+    """The gateway database (see module docstring)."""
+
+    def __init__(self, path: str | Path, *, clock: Clock = time.time) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._db = sqlite_utils.Database(conn)
+            self._conn = conn
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as err:
+            raise StorageError(f"cannot open the SMS database {self.path}: {err}") from None
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT), errors translated to ``StorageError``."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                raise StorageError(f"SMS database {self.path}: {err}") from None
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback()
+                raise StorageError(f"SMS database {self.path}: {err}") from None
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        with suppress(sqlite3.Error):
+            self._conn.execute("ROLLBACK")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as err:
+                raise StorageError(f"SMS database {self.path}: {err}") from None
+
+    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self._query(sql, params)
+        return rows[0][0] if rows else None
+
+    # -- inbound ------------------------------------------------------------------------------------
+
+    def add_parts(self, parts: Iterable[PartIn]) -> int:
+        """Commit received parts (durably) before the modem deletes them; returns how many were new.
+
+        A part whose PDU was stored already (the modem delivered it again after a crash) is ignored.
+        """
+        now = self.clock()
+        added = 0
+        with self._tx() as conn:
+            for p in parts:
+                key = (
+                    hashlib.sha256(f"{p.modem_id}\x00{p.pdu.upper()}".encode()).hexdigest() if p.pdu else None
+                )
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO inbound_parts (modem_id, sender, received_at, sc_time, pdu, pdu_key,"
+                    " text, encoding, concat_ref, concat_total, concat_seq, error)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        p.modem_id,
+                        p.sender,
+                        now,
+                        p.sc_time,
+                        p.pdu,
+                        key,
+                        p.text,
+                        p.encoding,
+                        p.concat_ref,
+                        p.concat_total,
+                        p.concat_seq,
+                        p.error,
+                    ),
+                )
+                added += cur.rowcount
+        return added
+
+    def waiting_parts(self) -> list[StoredPart]:
+        """Parts not yet joined into a message, oldest first."""
+        rows = self._query(
+            "SELECT id, modem_id, sender, received_at, text, encoding, concat_ref, concat_total, concat_seq,"
+            " error, pdu FROM inbound_parts WHERE message_id IS NULL ORDER BY id"
+        )
+        return [StoredPart(*r) for r in rows]
+
+    def add_messages(self, messages: Iterable[NewMessage]) -> list[int]:
+        """Store whole messages and attach their parts, in one transaction; returns the new ids."""
+        ids: list[int] = []
+        with self._tx() as conn:
+            for m in messages:
+                cur = conn.execute(
+                    "INSERT INTO messages (modem_id, sender, phone, text, received_at, parts, incomplete, encoding,"
+                    " body_key) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        m.modem_id,
+                        m.sender,
+                        m.phone,
+                        m.text,
+                        m.received_at,
+                        len(m.part_ids),
+                        int(m.incomplete),
+                        m.encoding,
+                        body_key(m.phone or m.sender, m.text),
+                    ),
+                )
+                mid = int(cur.lastrowid or 0)
+                conn.executemany(
+                    "UPDATE inbound_parts SET message_id = ? WHERE id = ?", [(mid, pid) for pid in m.part_ids]
+                )
+                ids.append(mid)
+        return ids
+
+    def new_messages(self, limit: int = 100) -> list[Message]:
+        """Messages not handled yet, oldest first."""
+        rows = self._query(
+            "SELECT id, sender, phone, text, received_at, parts, incomplete, body_key, encoding FROM messages"
+            " WHERE state = 'new' ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [Message(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8]) for r in rows]
+
+    def seen_recently(self, key: str, since: float, before_id: int) -> bool:
+        """Whether an earlier message with the same body key arrived since ``since``."""
+        return (
+            self._scalar(
+                "SELECT 1 FROM messages WHERE body_key = ? AND received_at >= ? AND id < ? LIMIT 1",
+                (key, since, before_id),
+            )
+            is not None
+        )
+
+    def finish_message(
+        self,
+        message_id: int,
+        *,
+        state: str,
+        reason: str = "",
+        command: str = "",
+        code: str = "",
+        reply: Outgoing | None = None,
+    ) -> bool:
+        """Mark a message handled and queue its reply in one transaction; False if it was handled already."""
+        now = self.clock()
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE messages SET state = ?, reason = ?, command = ?, code = ?, handled_at = ?"
+                " WHERE id = ? AND state = 'new'",
+                (state, reason, command, code, now, message_id),
+            )
+            if cur.rowcount == 0:
+                return False
+            if reply is not None:
+                self._insert_out(conn, reply, now)
+        return True
+
+    # -- outbox -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_out(conn: sqlite3.Connection, o: Outgoing, now: float) -> int:
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO outbox (recipient, phone, text, unicode, kind, inbound_id, event_key, priority,"
+            " next_attempt_at, created_at, arrived_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                o.recipient,
+                o.phone,
+                o.text,
+                int(o.unicode),
+                o.kind,
+                o.inbound_id,
+                o.event_key,
+                o.priority,
+                o.not_before if o.not_before is not None else now,
+                now,
+                o.arrived_at,
+            ),
+        )
+        return cur.rowcount
+
+    def enqueue(self, items: Iterable[Outgoing], *, meta: dict[str, str] | None = None) -> int:
+        """Queue SMS (duplicates by ``inbound_id``/``event_key`` ignored) and update ``meta`` atomically."""
+        now = self.clock()
+        added = 0
+        with self._tx() as conn:
+            for o in items:
+                added += self._insert_out(conn, o, now)
+            for key, value in (meta or {}).items():
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        return added
+
+    def claim(self, modem_id: str) -> OutRow | None:
+        """Atomically take the next due queued SMS for ``modem_id`` (state → sending), or None."""
+        now = self.clock()
+        with self._tx() as conn:
+            self._release_unconfirmed(conn, now)
+            row = conn.execute(
+                "UPDATE outbox SET state = 'sending', modem_id = ?, claimed_at = ?, attempts = attempts + 1"
+                " WHERE id = (SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?"
+                " ORDER BY priority, next_attempt_at, id LIMIT 1)"
+                " RETURNING id, recipient, text, unicode, kind, attempts",
+                (modem_id, now, now),
+            ).fetchone()
+        if row is None:
+            return None
+        return OutRow(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
+
+    def next_due(self) -> float | None:
+        """When the earliest queued SMS becomes due (None: the queue is empty)."""
+        return self._scalar(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE state IN ('queued', 'unconfirmed')"
+        )
+
+    def mark_sent(self, out_id: int, refs: Sequence[int], parts: int) -> None:
+        """The modem accepted all parts of the SMS; remember their references for delivery reports."""
+        now = self.clock()
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, refs = ?, parts = ?,"
+                " reason = CASE WHEN reason LIKE '%restart%' THEN reason || '; sent again' ELSE '' END"
+                " WHERE id = ? AND state = 'sending'",
+                (now, ",".join(str(r) for r in refs), parts, out_id),
+            )
+            row = conn.execute("SELECT modem_id, claimed_at FROM outbox WHERE id = ?", (out_id,)).fetchone()
+            if row:
+                conn.executemany(
+                    "INSERT INTO outbox_refs (modem_id, ref, outbox_id, at) VALUES (?,?,?,?)",
+                    [(row[0], int(r), out_id, now) for r in refs],
+                )
+                early = (
+                    conn.execute(
+                        f"SELECT rowid, ref, delivered, reason FROM delivery_orphans WHERE modem_id = ? AND at >= ?"
+                        f" AND ref IN ({','.join('?' * len(refs))})",
+                        (row[0], row[1] or 0, *refs),
+                    ).fetchall()
+                    if refs
+                    else []
+                )
+                conn.executemany("DELETE FROM delivery_orphans WHERE rowid = ?", [(e[0],) for e in early])
+        for _rowid, ref, delivered, reason in early if row else []:  # reports that overtook this record
+            self.record_delivery(row[0], ref, bool(delivered), reason)
+
+    def mark_retry(self, out_id: int, reason: str, next_at: float, *, count_attempt: bool = True) -> None:
+        """A send failed but may work later: back to the queue, due at ``next_at``."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = 'queued', reason = ?, next_attempt_at = ?,"
+                " attempts = attempts - ? WHERE id = ? AND state = 'sending'",
+                (reason, next_at, 0 if count_attempt else 1, out_id),
+            )
+
+    def mark_failed(self, out_id: int, reason: str) -> None:
+        """A send failed for good."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = 'failed', reason = ? WHERE id = ? AND state IN ('sending', 'queued')",
+                (reason, out_id),
+            )
+
+    def record_delivery(self, modem_id: str, ref: int, delivered: bool, reason: str = "") -> bool:
+        """Apply a delivery report for message reference ``ref``; False when no SMS matches it.
+
+        The report goes to the latest send that used ``ref`` on that modem and still waits for reports;
+        failing that, to an SMS of that modem left 'unconfirmed' by a crash (the report proves it went).
+        """
+        now = self.clock()
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT r.outbox_id FROM outbox_refs r JOIN outbox o ON o.id = r.outbox_id"
+                " WHERE r.modem_id = ? AND r.ref = ? AND o.state = 'sent' ORDER BY r.at DESC LIMIT 1",
+                (modem_id, ref),
+            ).fetchone()
+            if row is None:
+                row = conn.execute(
+                    "SELECT id FROM outbox WHERE state = 'unconfirmed' AND modem_id = ? ORDER BY claimed_at DESC LIMIT 1",
+                    (modem_id,),
+                ).fetchone()
+                if row is None:  # kept: its send may not be recorded yet, or a crash interrupted it
+                    conn.execute(
+                        "INSERT INTO delivery_orphans (modem_id, ref, delivered, reason, at) VALUES (?,?,?,?,?)",
+                        (modem_id, ref, int(delivered), reason[:200], now),
+                    )
+                    return False
+                conn.execute(
+                    "UPDATE outbox SET state = 'sent', sent_at = COALESCE(sent_at, claimed_at), refs = ?,"
+                    " parts = MAX(parts, 1), reason = 'sent before a restart (delivery report seen)' WHERE id = ?",
+                    (str(ref), row[0]),
+                )
+                conn.execute(
+                    "INSERT INTO outbox_refs (modem_id, ref, outbox_id, at) VALUES (?,?,?,?)",
+                    (modem_id, ref, row[0], now),
+                )
+            if delivered:
+                conn.execute(
+                    "UPDATE outbox SET delivered_parts = delivered_parts + 1,"
+                    " state = CASE WHEN delivered_parts + 1 >= parts THEN 'delivered' ELSE state END,"
+                    " delivered_at = CASE WHEN delivered_parts + 1 >= parts THEN ? ELSE delivered_at END"
+                    " WHERE id = ?",
+                    (now, row[0]),
+                )
+            else:
+                conn.execute(
+                    "UPDATE outbox SET state = 'failed', reason = ? WHERE id = ?",
+                    (f"not delivered: {reason}"[:200], row[0]),
+                )
+        return True
+
+    def recover_interrupted(self, *, resend: bool, grace: float = 0.0) -> list[int]:
+        """Rows left in 'sending' by a crash; returns their ids.
+
+        The modem may or may not have accepted such an SMS before the process died. A delivery report
+        that reached the database after the row was claimed, with a reference no recorded send explains,
+        proves it went (each modem sends one SMS at a time): the row is marked sent. Otherwise, with
+        ``grace`` > 0 the row waits that long as 'unconfirmed' for such a report, then is queued again.
+        ``resend=False`` marks them failed instead (at most once: may lose one reply).
+        """
+        now = self.clock()
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT id, modem_id, claimed_at FROM outbox WHERE state = 'sending'"
+            ).fetchall()
+            for out_id, modem_id, claimed_at in rows:
+                proof = conn.execute(
+                    "SELECT rowid, ref, delivered, reason FROM delivery_orphans WHERE modem_id = ? AND at >= ?"
+                    " ORDER BY at LIMIT 1",
+                    (modem_id, claimed_at or 0),
+                ).fetchone()
+                if proof is not None:
+                    conn.execute(
+                        "DELETE FROM delivery_orphans WHERE modem_id = ? AND at >= ?",
+                        (modem_id, claimed_at or 0),
+                    )
+                    conn.execute(
+                        "UPDATE outbox SET state = ?, sent_at = claimed_at, delivered_at = ?, refs = ?, parts = 1,"
+                        " delivered_parts = ?, reason = ? WHERE id = ?",
+                        (
+                            "delivered" if proof[2] else "failed",
+                            now if proof[2] else None,
+                            str(proof[1]),
+                            int(bool(proof[2])),
+                            "sent before a restart (delivery report seen)"
+                            if proof[2]
+                            else f"not delivered: {proof[3]}",
+                            out_id,
+                        ),
+                    )
+                elif not resend:
+                    conn.execute(
+                        "UPDATE outbox SET state = 'failed', reason = 'interrupted by a restart (may have been sent)'"
+                        " WHERE id = ?",
+                        (out_id,),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE outbox SET state = ?, reason = 'interrupted by a restart', next_attempt_at = ?"
+                        " WHERE id = ?",
+                        ("unconfirmed" if grace > 0 else "queued", now + max(grace, 0.0), out_id),
+                    )
+        return [r[0] for r in rows]
+
+    def defer_unconfirmed(self, modem_id: str, until: float) -> int:
+        """Give ``modem_id``'s unconfirmed SMS until ``until`` (its modem just came up: reports may follow)."""
+        with self._tx() as conn:
+            return conn.execute(
+                "UPDATE outbox SET next_attempt_at = MAX(next_attempt_at, ?) WHERE state = 'unconfirmed' AND modem_id = ?",
+                (until, modem_id),
+            ).rowcount
+
+    @staticmethod
+    def _release_unconfirmed(conn: sqlite3.Connection, now: float) -> None:
+        conn.execute(
+            "UPDATE outbox SET state = 'queued', reason = 'interrupted by a restart; no delivery report came'"
+            " WHERE state = 'unconfirmed' AND next_attempt_at <= ?",
+            (now,),
+        )
+
+    def outbox_row(self, out_id: int) -> dict[str, Any] | None:
+        """One outbox row as a dict (tests, status)."""
+        with self._lock:
+            try:
+                cur = self._conn.execute("SELECT * FROM outbox WHERE id = ?", (out_id,))
+                row = cur.fetchone()
+                return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+            except sqlite3.Error as err:
+                raise StorageError(f"SMS database {self.path}: {err}") from None
+
+    # -- limits -------------------------------------------------------------------------------------
+
+    def count_to_phone(self, phone: str, since: float, kinds: Sequence[str] | None = None) -> int:
+        """SMS queued to ``phone`` since ``since`` (optionally only these kinds)."""
+        if kinds:
+            marks = ",".join("?" * len(kinds))
+            return int(
+                self._scalar(
+                    f"SELECT COUNT(*) FROM outbox WHERE phone = ? AND created_at >= ? AND kind IN ({marks})",
+                    (phone, since, *kinds),
+                )
+            )
+        return int(
+            self._scalar("SELECT COUNT(*) FROM outbox WHERE phone = ? AND created_at >= ?", (phone, since))
+        )
+
+    def count_since(self, since: float) -> int:
+        """SMS queued in all since ``since`` (for the global daily cap)."""
+        return int(self._scalar("SELECT COUNT(*) FROM outbox WHERE created_at >= ?", (since,)))
+
+    # -- subscriptions ------------------------------------------------------------------------------
+
+    def subscribe(self, phone: str, recipient: str, code: str, expires_at: float) -> bool:
+        """Add or renew a subscription; True when it is new."""
+        now = self.clock()
+        with self._tx() as conn:
+            existed = conn.execute(
+                "SELECT 1 FROM subscriptions WHERE phone = ? AND code = ? AND expires_at > ?",
+                (phone, code, now),
+            ).fetchone()
+            conn.execute(
+                "INSERT OR REPLACE INTO subscriptions (phone, recipient, code, created_at, expires_at)"
+                " VALUES (?,?,?,?,?)",
+                (phone, recipient, code, now, expires_at),
+            )
+        return existed is None
+
+    def unsubscribe(self, phone: str, code: str | None = None) -> int:
+        """Remove one subscription, or all of this phone's; returns how many."""
+        with self._tx() as conn:
+            if code is None:
+                cur = conn.execute("DELETE FROM subscriptions WHERE phone = ?", (phone,))
+            else:
+                cur = conn.execute("DELETE FROM subscriptions WHERE phone = ? AND code = ?", (phone, code))
+            return cur.rowcount
+
+    def subscribers(self, code: str, at: float) -> list[tuple[str, str, float]]:
+        """(phone, recipient, expires_at) of live subscriptions to ``code`` at time ``at``."""
+        rows = self._query(
+            "SELECT phone, recipient, expires_at FROM subscriptions WHERE code = ? AND expires_at > ? ORDER BY phone",
+            (code, at),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def cap_subscriptions(self, code: str, expires_at: float) -> None:
+        """Make every subscription to ``code`` end no later than ``expires_at`` (result returned)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE subscriptions SET expires_at = MIN(expires_at, ?) WHERE code = ?", (expires_at, code)
+            )
+
+    def subscription_count(self, phone: str) -> int:
+        """Live subscriptions of one phone."""
+        return int(
+            self._scalar(
+                "SELECT COUNT(*) FROM subscriptions WHERE phone = ? AND expires_at > ?", (phone, self.clock())
+            )
+        )
+
+    # -- meta, status, housekeeping -----------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str = "") -> str:
+        """A stored setting (cursor, counters)."""
+        value = self._scalar("SELECT value FROM meta WHERE key = ?", (key,))
+        return default if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a setting."""
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def stats(self) -> dict[str, Any]:
+        """Queue depths, message counts and last activity, for ``sms status`` and health."""
+        out = {s: 0 for s in OUT_STATES}
+        for state, n in self._query("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
+            out[state] = n
+        inbound = dict(self._query("SELECT state, COUNT(*) FROM messages GROUP BY state"))
+        day_ago = self.clock() - 86400
+        return {
+            "outbox": out,
+            "messages": inbound,
+            "parts_waiting": self._scalar("SELECT COUNT(*) FROM inbound_parts WHERE message_id IS NULL"),
+            "parts_undecodable": self._scalar("SELECT COUNT(*) FROM inbound_parts WHERE error != ''"),
+            "sent_24h": self._scalar("SELECT COUNT(*) FROM outbox WHERE sent_at >= ?", (day_ago,)),
+            "failed_24h": self._scalar(
+                "SELECT COUNT(*) FROM outbox WHERE state = 'failed' AND created_at >= ?", (day_ago,)
+            ),
+            "received_24h": self._scalar("SELECT COUNT(*) FROM messages WHERE received_at >= ?", (day_ago,)),
+            "last_received_at": self._scalar("SELECT MAX(received_at) FROM inbound_parts"),
+            "last_sent_at": self._scalar("SELECT MAX(sent_at) FROM outbox"),
+            "subscriptions": self._scalar(
+                "SELECT COUNT(*) FROM subscriptions WHERE expires_at > ?", (self.clock(),)
+            ),
+            "mean_reply_seconds_24h": self._scalar(
+                "SELECT AVG(sent_at - arrived_at) FROM outbox WHERE arrived_at IS NOT NULL AND sent_at >= ?",
+                (day_ago,),
+            ),
+        }
+
+    def prune(self, older_than: float) -> int:
+        """Delete handled messages, their parts and finished outbox rows older than ``older_than``."""
+        with self._tx() as conn:
+            n = conn.execute(
+                "DELETE FROM outbox WHERE state IN ('sent', 'delivered', 'failed') AND created_at < ?",
+                (older_than,),
+            ).rowcount
+            conn.execute("DELETE FROM outbox_refs WHERE at < ?", (older_than,))
+            conn.execute("DELETE FROM delivery_orphans WHERE at < ?", (older_than,))
+            conn.execute(
+                "DELETE FROM inbound_parts WHERE message_id IN"
+                " (SELECT id FROM messages WHERE state != 'new' AND received_at < ?)",
+                (older_than,),
+            )
+            n += conn.execute(
+                "DELETE FROM messages WHERE state != 'new' AND received_at < ?", (older_than,)
+            ).rowcount
+            conn.execute("DELETE FROM subscriptions WHERE expires_at < ?", (older_than,))
+        return n

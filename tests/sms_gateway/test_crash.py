@@ -1,0 +1,147 @@
+"""Crash test: kill -9 the gateway process during a burst of 500 inbound SMS, restart it; every inbound
+message is answered exactly once (counted in what the emulated modem actually sent)."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dossier.cache import Cache
+from sms_gateway.emulator import ModemEmulator
+from sms_gateway.store import SmsStore
+from tests.dossier.factory import make_dossier
+
+BURST = 500
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not reached within {timeout} s")
+
+
+def write_config(tmp_path: Path, port: str) -> Path:
+    cfg = tmp_path / "motcua.toml"
+    cfg.write_text(
+        f"""
+[device]
+data_dir = "{tmp_path}"
+[central]
+url = "http://127.0.0.1:9"
+connect_timeout = 0.5
+read_timeout = 0.5
+retries = 0
+[cache]
+fresh_seconds = 1e9
+[logging]
+level = "WARNING"
+[sms]
+per_number_hour = 1000
+per_number_day = 1000
+interrupted_grace = 5.0
+[[sms.modems]]
+port = "{port}"
+sweep_interval = 2.0
+command_timeout = 5.0
+""",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def start_gateway(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sms_gateway.cli", "--config", str(cfg), "sms", "run"],
+        cwd=ROOT,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def sender(i: int) -> str:
+    return f"+8491{i:07d}"
+
+
+@pytest.mark.slow
+def test_kill_9_mid_burst_every_message_answered_exactly_once(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache.db")
+    codes = {}
+    for i in range(BURST):
+        d = make_dossier(i + 1)
+        cache.put(d)
+        codes[sender(i)] = d.code
+    cache.close()
+    emu = ModemEmulator(storage_slots=30)
+    port = emu.start()
+    cfg = write_config(tmp_path, port)
+    log = tmp_path / "gateway.log"
+    proc = start_gateway(cfg, log)
+    try:
+        emu.inject_sms("+84900000000", "HD")  # warm-up: the gateway is up when this is answered
+        emu.wait_sent(1, 60)
+        for i in range(BURST):
+            emu.inject_sms(sender(i), f"HS {codes[sender(i)]}")
+        wait_for(lambda: len(emu.sent_messages()) >= 1 + BURST // 4, 120, "a quarter of the burst answered")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        before = len(emu.sent_messages())
+        assert before < 1 + BURST, "the burst was over before the kill"
+        proc = start_gateway(cfg, log)
+        answered = lambda: {m.to for m in emu.sent_messages()} >= set(codes)  # noqa: E731
+        wait_for(answered, 180, "every inbound answered after the restart")
+
+        # let anything pending (an unconfirmed in-flight SMS past its grace) go out before counting
+        def settled() -> bool:
+            store = SmsStore(tmp_path / "sms.db")
+            try:
+                return not store._query(
+                    "SELECT 1 FROM outbox WHERE state IN ('queued', 'sending', 'unconfirmed')"
+                )
+            finally:
+                store.close()
+
+        wait_for(settled, 60, "outbox empty")
+        last = -1
+        while len(emu.sent_messages()) != last:
+            last = len(emu.sent_messages())
+            time.sleep(2.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        emu.stop()
+    replies = collections.Counter(m.to for m in emu.sent_messages() if m.to != "+84900000000")
+    wrong = {to: n for to, n in replies.items() if n != 1}
+    store = SmsStore(tmp_path / "sms.db")
+    outbox = dict(store._query("SELECT state, COUNT(*) FROM outbox GROUP BY state"))
+    interrupted = store._query("SELECT id, state, reason FROM outbox WHERE reason LIKE '%restart%'")
+    store.close()
+    print(f"killed after {before - 1} replies; outbox {outbox}; interrupted rows {interrupted}")
+    assert set(replies) == set(codes), "some inbound messages were never answered"
+    for m in emu.sent_messages():
+        if m.to in codes:
+            assert codes[m.to] in m.text
+    assert outbox.get("sending", 0) == 0 and outbox.get("queued", 0) == 0
+    if wrong:
+        # The one SMS in flight at the kill went out, but its delivery report reached neither process
+        # (a modem that routes reports as +CDS, CNMI ds=1, loses those emitted while nobody reads the port;
+        # with ds=2 they wait on the SIM and prove the send). Anything else is a real failure.
+        resent = [r for r in interrupted if "no delivery report" in r[2]]
+        assert len(wrong) == 1 and list(wrong.values()) == [2] and len(resent) == 1, (wrong, interrupted)
+        pytest.xfail(
+            f"at-least-once: the in-flight SMS was sent again for lack of its delivery report: {interrupted}"
+        )

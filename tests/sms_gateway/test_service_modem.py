@@ -1,0 +1,173 @@
+"""End to end with the real python-gsmmodem-new on the emulator's pseudo-terminal, the real lookup and cache."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from dossier.cache import Cache
+from dossier.client import CentralClient
+from dossier.gsm7 import is_gsm7
+from dossier.lookup import LookupService
+from dossier.model import Status
+from sms_gateway.emulator import ModemEmulator
+from sms_gateway.health import format_health, gateway_health
+from sms_gateway.runtime import GatewayRuntime, RuntimeParts
+from sms_gateway.service import ReplyOptions
+from sms_gateway.settings import ModemSection, SmsSection
+from tests.dossier.factory import make_dossier
+
+PHONE = "+84912345678"
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+class Rig:
+    def __init__(
+        self, tmp_path: Path, modems: int = 1, replies: ReplyOptions | None = None, **sms: object
+    ) -> None:
+        self.cache = Cache(tmp_path / "cache.db")
+        for n in range(1, 6):
+            self.cache.put(make_dossier(n))
+        central = CentralClient("http://127.0.0.1:9", connect_timeout=0.5, read_timeout=0.5, retries=0)
+        self.lookup = LookupService(self.cache, central, fresh_seconds=1e9, central_deadline=1.0)
+        self.emulators = [ModemEmulator() for _ in range(modems)]
+        ports = [e.start() for e in self.emulators]
+        settings = SmsSection(**{"interrupted_grace": 0.0, **sms})  # type: ignore[arg-type]
+        self.runtime = GatewayRuntime(
+            RuntimeParts(
+                db_path=tmp_path / "sms.db",
+                settings=settings,
+                lookup=self.lookup,
+                events=self.cache,
+                replies=replies or ReplyOptions(),
+                modems=tuple(ModemSection(port=p, sweep_interval=2.0, command_timeout=5.0) for p in ports),
+                status_interval=0.5,
+            )
+        )
+        self.runtime.start()
+        for modem in self.runtime.modems:
+            assert modem.wait_connected(30)
+
+    def close(self) -> None:
+        self.runtime.stop()
+        for e in self.emulators:
+            e.stop()
+        self.lookup.close()
+        self.cache.close()
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    r = Rig(tmp_path)
+    yield r
+    r.close()
+
+
+def test_lookup_by_sms(rig: Rig) -> None:
+    emu = rig.emulators[0]
+    code = make_dossier(1).code
+    emu.inject_sms(PHONE, f"hs {code}")
+    (reply,) = emu.wait_sent(1, 30)
+    assert reply.to == PHONE and code in reply.text and "Dang giai quyet" in reply.text
+    assert is_gsm7(reply.text) and reply.encoding == "gsm7"
+    wait_for(
+        lambda: (
+            rig.runtime.store.stats()["outbox"]["sent"] + rig.runtime.store.stats()["outbox"]["delivered"]
+            == 1
+        )
+    )
+
+
+def test_multipart_in_and_out_and_ucs2_in(rig: Rig) -> None:
+    emu = rig.emulators[0]
+    code = make_dossier(2).code
+    filler = "Xin chào, tôi muốn tra cứu hồ sơ của gia đình tôi đã nộp ở bộ phận một cửa. " * 3
+    emu.inject_sms(PHONE, f"TRA CỨU {code} {filler}")  # UCS-2, several parts
+    (reply,) = emu.wait_sent(1, 30)
+    assert code in reply.text
+    messages = rig.runtime.store._query("SELECT parts, text FROM messages")
+    assert messages[0][0] >= 3 and messages[0][1].startswith("TRA CỨU")
+    emu.inject_sms("+84911111111", "x" * 1000)  # 1,000 GSM-7 characters, 7 parts → help text
+    replies = emu.wait_sent(2, 30)
+    assert replies[1].to == "+84911111111" and "HS <ma ho so>" in replies[1].text
+
+
+def test_two_part_reply_goes_out_as_two_parts(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, replies=ReplyOptions(segments=3))
+    try:
+        emu = rig.emulators[0]
+        emu.inject_sms(PHONE, "?")
+        rig.runtime.store.enqueue([])  # nothing; the help reply is one part
+        (help_reply,) = emu.wait_sent(1, 30)
+        assert help_reply.parts == 1
+        from sms_gateway.store import Outgoing
+
+        long_text = "Thong bao " + "ho so " * 60
+        rig.runtime.store.enqueue([Outgoing(PHONE, long_text.strip(), "notify")])
+        rig.runtime.bell.ring()
+        sent = emu.wait_sent(2, 30)
+        assert sent[1].parts == 3 and sent[1].text == long_text.strip()
+    finally:
+        rig.close()
+
+
+def test_notification_reaches_subscriber(rig: Rig) -> None:
+    emu = rig.emulators[0]
+    code = make_dossier(3).code
+    emu.inject_sms(PHONE, f"DK {code}")
+    (ack,) = emu.wait_sent(1, 30)
+    assert "Da dang ky" in ack.text
+    rig.cache.put(make_dossier(3, version=2, status=Status.FINISHED))  # sync learns the new state
+    rig.runtime.notifier.tick()
+    sent = emu.wait_sent(2, 30)
+    assert sent[1].to == PHONE and "Da co ket qua" in sent[1].text
+
+
+def test_bad_input_over_the_air(rig: Rig) -> None:
+    emu = rig.emulators[0]
+    emu.inject_sms("VIETTEL", "Khuyen mai 50%")  # operator promotion: no reply
+    emu.inject_sms(PHONE, "😀🙏 cho hỏi")  # emoji → UCS-2 → help
+    emu.inject_sms(PHONE, "", data=b"\x00\xff\x10binary")  # 8-bit data: recorded and skipped
+    emu.inject_pdu("0791448720003023240DD0")  # malformed / truncated PDU
+    emu.inject_sms("+84987654321", "'; DROP TABLE outbox; --")
+    sent = emu.wait_sent(2, 30)
+    wait_for(lambda: rig.runtime.store._scalar("SELECT COUNT(*) FROM messages WHERE state != 'new'") >= 5)
+    time.sleep(0.5)
+    assert sorted(m.to for m in emu.sent_messages()) == sorted([PHONE, "+84987654321"])
+    assert all(is_gsm7(m.text) for m in sent)
+    reasons = dict(rig.runtime.store._query("SELECT reason, COUNT(*) FROM messages GROUP BY reason"))
+    assert reasons.get("alphanumeric sender") == 1
+    assert reasons.get("binary (8-bit) message") == 1
+    assert rig.runtime.store.stats()["parts_undecodable"] == 1
+    # still taking messages
+    emu.inject_sms(PHONE, f"HS {make_dossier(4).code}")
+    emu.wait_sent(3, 30)
+
+
+def test_status(rig: Rig) -> None:
+    emu = rig.emulators[0]
+    emu.inject_sms(PHONE, f"HS {make_dossier(5).code}")
+    emu.wait_sent(1, 30)
+    wait_for(
+        lambda: (
+            gateway_health(rig.runtime.store)["running"]
+            and gateway_health(rig.runtime.store)["modems"][0]["sent_parts"] >= 1
+        )
+    )
+    h = gateway_health(rig.runtime.store)
+    m = h["modems"][0]
+    assert m["connected"] and m["sim_state"] and m["registration"] != "unknown"
+    text = format_health(h)
+    assert "gateway: running" in text and f"modem {rig.emulators[0].port}: connected" in text
+    assert "912345678" not in text
