@@ -13,8 +13,10 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
 
+import barcode.cli
+import central.cli
+import sms_gateway.cli
 from appliance import wiring
 from appliance.config import Config, load_config
 from appliance.logs import setup_logging
@@ -110,25 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=_cmd_run)
 
-    for module in _PART_CLIS:
-        module.register(sub)
+    for register in (central.cli.register, sms_gateway.cli.register, barcode.cli.register):
+        register(sub)
     return parser
-
-
-def _load_part_clis() -> list[Any]:
-    import importlib
-
-    parts = []
-    for name in ("central.cli", "sms_gateway.cli", "barcode.cli"):
-        try:
-            parts.append(importlib.import_module(name))
-        except ModuleNotFoundError as err:
-            if err.name != name:
-                raise
-    return parts
-
-
-_PART_CLIS = _load_part_clis()
 
 
 def _config_with_overrides(args: argparse.Namespace) -> Config:

@@ -1,7 +1,7 @@
-"""The stack ``make run`` starts: the reference central service with demo data, sync, and the parts.
+"""The stack ``make run`` starts: the reference central service with demo data, sync, the SMS gateway.
 
-Each part runs on its own thread (or child process for the central service); Ctrl-C or SIGTERM stops
-them all cleanly.
+The central service runs as a child process; sync and the gateway's parts run on their own threads
+over one shared cache. Ctrl-C or SIGTERM stops them all cleanly.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from types import FrameType
 
 from appliance import wiring
 from appliance.config import Config
+from dossier.cache import Cache
 from dossier.client import CentralClient
 from dossier.errors import CentralError, DossierNotFound, NeedsTechnician
+from sms_gateway.settings import ModemSection
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,15 @@ def start_central(config: Config) -> subprocess.Popen[bytes]:
     raise NeedsTechnician("the central reference service did not start within 120 s")
 
 
-def run_stack(config: Config, *, with_central: bool = True, interactive: bool = False) -> int:
-    """Run until interrupted; returns the exit code."""
+def run_stack(config: Config, *, with_central: bool = True, interactive: bool | None = None) -> int:
+    """Run until interrupted (or, interactively, until end of input); returns the exit code.
+
+    ``interactive=None`` means: when standard input is a terminal, a person can text the SMS gateway
+    from it as a citizen would.
+    """
     Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    if interactive is None:
+        interactive = sys.stdin.isatty()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -69,25 +77,32 @@ def run_stack(config: Config, *, with_central: bool = True, interactive: bool = 
 
     signal.signal(signal.SIGTERM, on_signal)
     central = start_central(config) if with_central else None
-    if central is not None:
-        config_url = f"http://{config.central_service.host}:{config.central_service.port}"
-        print(
-            f"central reference service: {config_url} (API docs: {config_url}/docs, fleet: {config_url}/fleet)"
-        )
     cache = wiring.open_cache(config)
     client = wiring.make_client(config)
+    lookup = wiring.make_lookup(config, cache, client)
     syncer = wiring.make_syncer(config, cache, client)
-    threads: list[threading.Thread] = []
+    gateway = None
+    sync_thread = threading.Thread(target=syncer.run, args=(stop,), name="sync", daemon=True)
     try:
         try:
             report = syncer.sync_once()
             print(f"sync: {report.stored} dossiers cached in {report.seconds:.2f} s")
         except CentralError as err:
             print(f"sync: central not reachable yet ({err}); the cache answers what it has")
+        sync_thread.start()
+        emulated = () if config.sms.modems else (ModemSection(emulated=True),)
+        gateway = wiring.make_sms_runtime(config, cache, lookup, extra_modems=emulated)
+        gateway.start()
+        if gateway.emulators:
+            print(f"SMS gateway: running on an emulated GSM modem at {gateway.emulators[0].port}")
+        else:
+            print(f"SMS gateway: running on {len(gateway.modems)} modem(s)")
         _print_try(cache)
-        t = threading.Thread(target=syncer.run, args=(stop,), name="sync", daemon=True)
-        t.start()
-        threads.append(t)
+        if interactive and gateway.emulators:
+            from sms_gateway.emulator_cli import run_interactive
+
+            print("Text the gateway as a citizen: type  0912345678> HS <code>  (Ctrl-D or Ctrl-C stops)")
+            return run_interactive(gateway.emulators[0], sys.stdin, sys.stdout)
         print("running; Ctrl-C stops")
         while not stop.is_set():
             stop.wait(0.5)
@@ -95,8 +110,11 @@ def run_stack(config: Config, *, with_central: bool = True, interactive: bool = 
         pass
     finally:
         stop.set()
-        for t in threads:
-            t.join(timeout=10)
+        if gateway is not None:
+            gateway.stop()
+        if sync_thread.is_alive():
+            sync_thread.join(timeout=10)
+        lookup.close()
         cache.close()
         if central is not None:
             central.terminate()
@@ -107,12 +125,10 @@ def run_stack(config: Config, *, with_central: bool = True, interactive: bool = 
     return 0
 
 
-def _print_try(cache: object) -> None:
-    from dossier.cache import Cache
-
-    assert isinstance(cache, Cache)
+def _print_try(cache: Cache) -> None:
     samples = cache.sample_codes(per_status=1)
-    if samples:
-        print("try, in another terminal:")
-        for code, status in samples[:5]:
-            print(f"  .venv/bin/motcua lookup {code}      # {status.vi}")
+    if not samples:
+        return
+    print("try, in another terminal (one code per state):")
+    for code, status in samples:
+        print(f"  .venv/bin/motcua lookup {code}      # {status.vi}")

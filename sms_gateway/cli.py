@@ -49,7 +49,9 @@ def register(subparsers: Any) -> None:
 
 def db_path(config: Any) -> Path:
     """The gateway database file from the configuration."""
-    return Path(config.sms.db_path) if config.sms.db_path else Path(config.device.data_dir) / "sms.db"
+    from appliance.wiring import sms_db_path
+
+    return sms_db_path(config)
 
 
 def parse_handler(args: argparse.Namespace, config: Any) -> int:
@@ -89,38 +91,11 @@ def status_handler(args: argparse.Namespace, config: Any) -> int:
 
 def build_runtime(config: Any, *, extra_modems: tuple[Any, ...] = ()) -> Any:
     """The gateway runtime from the configuration (lookup over the shared dossier cache)."""
-    from dossier.cache import Cache
-    from dossier.client import CentralClient
-    from dossier.codes import CodeParser
-    from dossier.lookup import LookupService
-    from sms_gateway.runtime import GatewayRuntime, RuntimeParts
-    from sms_gateway.service import ReplyOptions
+    from appliance import wiring
 
-    codes = CodeParser(config.codes.extra_patterns)
-    cache = Cache(config.cache_path)
-    lookup = LookupService(
-        cache,
-        CentralClient.from_config(config.central),
-        fresh_seconds=config.cache.fresh_seconds,
-        central_deadline=config.lookup.central_deadline,
-        parser=codes,
-    )
-    replies = ReplyOptions(
-        segments=config.render.sms_segments,
-        unicode=config.render.sms_unicode,
-        mask_names=config.render.mask_names,
-        lookup_deadline=config.lookup.central_deadline,
-    )
-    parts = RuntimeParts(
-        db_path=db_path(config),
-        settings=config.sms,
-        lookup=lookup,
-        events=cache,
-        replies=replies,
-        codes=codes,
-        modems=tuple(config.sms.modems) + extra_modems,
-    )
-    return GatewayRuntime(parts)
+    cache = wiring.open_cache(config)
+    lookup = wiring.make_lookup(config, cache, wiring.make_client(config))
+    return wiring.make_sms_runtime(config, cache, lookup, extra_modems=extra_modems)
 
 
 def run_handler(args: argparse.Namespace, config: Any) -> int:

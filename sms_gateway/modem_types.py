@@ -26,10 +26,10 @@ __all__ = [
 
 
 def mask_number(number: str) -> str:
-    """A phone number fit for logs: country/operator prefix and last 3 digits only (``+8491****678``)."""
-    if len(number) <= 5:
+    """A phone number fit for logs: its last 3 digits only (``***678``); short numbers fully masked."""
+    if len(number) <= 6:
         return "*" * len(number)
-    return number[:4] + "*" * (len(number) - 7) + number[-3:] if len(number) > 7 else number[:2] + "***"
+    return "***" + number[-3:]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import typing
 from pathlib import Path
 
 import pytest
@@ -23,13 +24,33 @@ def test_example_documents_every_key_with_a_comment() -> None:
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
     for section in dataclasses.fields(Config):
         assert section.name in raw, f"[{section.name}] missing from config.example.toml"
-        for key in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
-            assert key.name in raw[section.name], (
-                f"{section.name}.{key.name} missing from config.example.toml"
-            )
+        instance = section.default_factory()  # type: ignore[misc]
+        hints = typing.get_type_hints(type(instance))
+        for key in dataclasses.fields(instance):
+            name = f"{section.name}.{key.name}"
+            item_types = typing.get_args(hints[key.name])
+            if item_types and dataclasses.is_dataclass(item_types[0]):
+                # An array of tables has no empty form in TOML: it is documented commented out.
+                table = _commented_table(lines, name)
+                missing = {f.name for f in dataclasses.fields(item_types[0])} - set(table)
+                assert not missing, f"[[{name}]] in config.example.toml lacks {sorted(missing)}"
+                continue
+            assert key.name in raw[section.name], f"{name} missing from config.example.toml"
     for i, line in enumerate(lines):
         if line.startswith("[") and not lines[i + 1].startswith("#") and lines[i + 1].strip():
             pytest.fail(f"section {line} has no comment after it or before its first key")
+
+
+def _commented_table(lines: list[str], name: str) -> dict[str, object]:
+    """The keys of a commented-out ``# [[name]]`` example table."""
+    start = lines.index(f"# [[{name}]]")
+    body = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("# "):
+            break
+        if not line.startswith("# #"):
+            body.append(line[2:])
+    return tomllib.loads("\n".join(body))
 
 
 @pytest.mark.parametrize(
