@@ -20,6 +20,7 @@ import numpy as np
 
 from barcode.errors import ScannerUnavailable
 from barcode.events import CodeExtractor, ScanEvent
+from barcode.owner_thread import OwnedDevice
 from barcode.pipeline import DecodePipeline, FrameResult
 from barcode.settings import BarcodeSection
 
@@ -205,7 +206,7 @@ class CameraStats:
     dropped: int = 0
 
 
-class CameraScanner:
+class CameraScanner(OwnedDevice):
     """Owns a frame source on its own thread; decoded codes go onto ``events`` as ``ScanEvent``s."""
 
     def __init__(
@@ -226,49 +227,9 @@ class CameraScanner:
         self._extractor = extractor or CodeExtractor()
         self._clock = clock
         self._on_frame = on_frame
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._state = "stopped"
+        super().__init__("camera", "camera-scanner")
         self._seen: dict[str, float] = {}
         self.stats = CameraStats()
-
-    @property
-    def state(self) -> str:
-        """stopped | starting | running | unavailable."""
-        return self._state
-
-    def start(self) -> None:
-        """Start the owner thread (idempotent)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._state = "starting"
-        self._thread = threading.Thread(target=self._run, name="camera-scanner", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> bool:
-        """Stop and join the thread; False when it did not end within ``timeout`` (stuck in the driver)."""
-        self._stop.set()
-        thread = self._thread
-        if thread is None:
-            return True
-        thread.join(timeout)
-        if thread.is_alive():
-            log.warning("camera thread did not stop within %.1f s (blocked in the camera driver?)", timeout)
-            return False
-        self._thread = None
-        return True
-
-    def _set_state(self, state: str, detail: str = "") -> None:
-        if state == self._state:
-            return
-        previous, self._state = self._state, state
-        if state == "unavailable":
-            log.warning("camera unavailable: %s; retrying with backoff", detail)
-        elif state == "running" and previous == "unavailable":
-            log.info("camera available again")
-        elif state == "running":
-            log.info("camera running")
 
     def _run(self) -> None:
         backoff = 0.5

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 from collections.abc import Callable
 
@@ -17,6 +16,7 @@ import serial
 
 from barcode.errors import ScannerUnavailable
 from barcode.events import CodeExtractor, ScanEvent
+from barcode.owner_thread import OwnedDevice
 from barcode.settings import BarcodeSection
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ READ_TIMEOUT_S = 0.1
 STABLE_AFTER_S = 5.0  # a port that fails sooner after opening keeps its growing backoff
 
 
-class SerialScanner:
+class SerialScanner(OwnedDevice):
     """Owns one serial port; each terminated line (or burst followed by silence) becomes an event."""
 
     def __init__(
@@ -49,9 +49,7 @@ class SerialScanner:
         self._retry_max = retry_max_s
         self._extractor = extractor or CodeExtractor()
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._state = "stopped"
+        super().__init__(f"serial scanner {port}", "serial-scanner")
         self.opened = 0
 
     @classmethod
@@ -69,32 +67,6 @@ class SerialScanner:
             extractor=extractor,
         )
 
-    @property
-    def state(self) -> str:
-        """stopped | starting | running | unavailable."""
-        return self._state
-
-    def start(self) -> None:
-        """Start the owner thread (idempotent)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._state = "starting"
-        self._thread = threading.Thread(target=self._run, name="serial-scanner", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 3.0) -> bool:
-        """Stop and join; False if the thread did not end within ``timeout``."""
-        self._stop.set()
-        thread = self._thread
-        if thread is None:
-            return True
-        thread.join(timeout)
-        if thread.is_alive():
-            return False
-        self._thread = None
-        return True
-
     def _open(self) -> serial.Serial:
         try:
             port = serial.Serial(self.port, self._baud, timeout=READ_TIMEOUT_S, write_timeout=1.0)
@@ -108,17 +80,6 @@ class SerialScanner:
             return bytes(port.read(max(1, port.in_waiting)))
         except (serial.SerialException, OSError, TypeError) as err:  # TypeError: pyserial on a vanished fd
             raise ScannerUnavailable(f"serial scanner {self.port} vanished ({err})") from None
-
-    def _set_state(self, state: str, detail: str = "") -> None:
-        if state == self._state:
-            return
-        previous, self._state = self._state, state
-        if state == "unavailable":
-            log.warning("%s; retrying with backoff", detail)
-        elif state == "running" and previous == "unavailable":
-            log.info("serial scanner %s available again", self.port)
-        elif state == "running":
-            log.info("serial scanner %s running", self.port)
 
     def _run(self) -> None:
         backoff = 0.5
