@@ -30,7 +30,9 @@ class SmsSection:
     enabled: bool = False  # true: ``make run`` / the service manager starts the gateway
     db_path: str = ""  # the gateway's SQLite file; empty: <data_dir>/sms.db
     modems: tuple[ModemSection, ...] = ()  # one ``[[sms.modems]]`` table per GSM modem
-    second_factor: bool = False  # true: the name is only sent with "HS <code> <last 4 ID digits>" or to the owner
+    second_factor: bool = (
+        False  # true: the name is only sent with "HS <code> <last 4 ID digits>" or to the owner
+    )
     per_number_hour: int = 10  # replies one phone number may get per hour
     per_number_day: int = 30  # replies one phone number may get per day
     not_found_hour: int = 3  # "not found" replies per number per hour (so codes cannot be enumerated)
@@ -48,6 +50,10 @@ class SmsSection:
     retry_backoff: float = 20.0  # seconds before the first retry, doubled each time
     retry_max_backoff: float = 900.0
     min_part_interval: float = 0.0  # seconds a modem waits between two sent parts (0: as fast as it accepts)
-    resend_interrupted: bool = True  # an SMS in flight when the gateway died is sent again (false: marked failed)
-    interrupted_grace: float = 30.0  # seconds to wait for its delivery report (proof it went) before resending
+    resend_interrupted: bool = (
+        True  # an SMS in flight when the gateway died is sent again (false: marked failed)
+    )
+    interrupted_grace: float = (
+        30.0  # seconds to wait for its delivery report (proof it went) before resending
+    )
     keep_days: int = 90  # handled messages and finished outbox rows are deleted after this many days
