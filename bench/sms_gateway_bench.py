@@ -1,6 +1,6 @@
 """SMS gateway benchmark: throughput, per-message CPU, arrival→reply time and RSS of the gateway process.
 
-The gateway runs as its own process (``python -m sms_gateway.cli sms run``) against modem emulators on
+The gateway runs as its own process (``python -m appliance.cli sms run``) against modem emulators on
 pseudo-terminals in this process, with the real python-gsmmodem-new, the real lookup and a dossier cache.
 Scenarios: an instant modem (software overhead), and 3 s per sent part with 1 and 4 modems (how close the
 gateway gets to what the modems allow). Run: ``python bench/sms_gateway_bench.py``.
@@ -87,7 +87,7 @@ class Bench:
             encoding="utf-8",
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sms_gateway.cli", "--config", str(cfg), "sms", "run"],
+            [sys.executable, "-m", "appliance.cli", "--config", str(cfg), "sms", "run"],
             cwd=ROOT,
             stdout=(workdir / "gateway.log").open("ab"),
             stderr=subprocess.STDOUT,

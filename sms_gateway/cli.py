@@ -133,28 +133,3 @@ def run_handler(args: argparse.Namespace, config: Any) -> int:
         return 0
     finally:
         runtime.stop()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m sms_gateway.cli [--config FILE] sms …``) until the main CLI wires it."""
-    from appliance.config import load_config
-
-    parser = argparse.ArgumentParser(prog="motcua")
-    parser.add_argument("--config", default=None)
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config)
-    except MotcuaError as err:
-        print(err, file=sys.stderr)
-        return 2
-    logging.basicConfig(level=config.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.handler(args, config))
-    except MotcuaError as err:
-        print(err, file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

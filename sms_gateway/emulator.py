@@ -44,7 +44,12 @@ class ModemEmulator:
         ident = identity or ModemIdentity()
         ident.storage_slots = storage_slots
         ident.pin = pin or ident.pin
-        self._engine = AtEngine(identity=ident, seconds_per_part=seconds_per_part, on_sent=self._record_sent)
+        self._engine = AtEngine(
+            identity=ident,
+            seconds_per_part=seconds_per_part,
+            on_sent=self._record_sent,
+            on_prompt=self._prompted,
+        )
         self._engine.powered = True
         self._clock = clock
         self._own_dir: str | None = None
@@ -57,6 +62,7 @@ class ModemEmulator:
         self._messages: list[SentMessage] = []
         self._partial: dict[tuple[str, int, int], dict[int, SentPart]] = {}
         self._listeners: list[Callable[[SentMessage], None]] = []
+        self._prompt_listeners: list[Callable[[], None]] = []
         self._master: int | None = None
         self._slave: int | None = None
         self._wake_r, self._wake_w = os.pipe()
@@ -198,7 +204,7 @@ class ModemEmulator:
     def held_count(self) -> int:
         """Messages the network is holding because the SIM is full or the modem is off."""
         with self._lock:
-            return len(self._engine.held)
+            return len(self._engine.held) + len(self._engine.held_reports)
 
     # ------------------------------------------------------------ what was sent
 
@@ -206,6 +212,18 @@ class ModemEmulator:
         """Call ``callback`` (from the modem thread) for every whole message sent through the modem."""
         with self._lock:
             self._listeners.append(callback)
+
+    def add_prompt_listener(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the modem thread) each time ``AT+CMGS`` is about to prompt for its PDU."""
+        with self._lock:
+            self._prompt_listeners.append(callback)
+
+    def _prompted(self) -> None:
+        for listener in self._prompt_listeners:
+            try:
+                listener()
+            except Exception:  # a listener must not stop the modem
+                log.exception("emulator prompt listener failed")
 
     def sent_parts(self) -> list[SentPart]:
         """Every SMS-SUBMIT accepted, in order."""

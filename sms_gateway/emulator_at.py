@@ -2,7 +2,10 @@
 
 Pure state machine (no threads, no file descriptors): ``ModemEmulator`` feeds it the bytes a client
 wrote, calls ``step(now)`` and writes back the chunks it returns. One storage ("SM") serves every memory
-name (SM, ME, MT, SR). ``+CNMI`` modes 2 and 3 behave as mode 1 (``+CMTI`` after storing).
+name (SM, ME, MT, SR). ``+CNMI`` modes 2 and 3 behave as mode 1 (``+CMTI`` after storing); ``<ds>`` 1
+routes status reports as ``+CDS``, 2 stores them (``+CDSI``; while the SIM is full the network holds
+them, ahead of held messages). ESC at the ``> `` prompt cancels the send (OK, nothing sent); elsewhere
+ESC is ignored, as real modems do.
 """
 
 from __future__ import annotations
@@ -56,10 +59,12 @@ class AtEngine:
     faults: Faults = field(default_factory=Faults)
     seconds_per_part: float = 0.0
     on_sent: Callable[[SentPart], None] | None = None
+    on_prompt: Callable[[], None] | None = None  # called when AT+CMGS is about to answer "> "
 
     def __post_init__(self) -> None:
         self.storage: dict[int, tuple[int, str]] = {}
         self.held: deque[str] = deque()
+        self.held_reports: deque[str] = deque()  # status reports waiting for a free slot (ds=2)
         self.sent_parts: list[SentPart] = []
         self._rng = random.Random(7)
         self.powered = True
@@ -98,12 +103,14 @@ class AtEngine:
         self.flush_held()
 
     def flush_held(self) -> None:
-        """Store held messages while the SIM has free slots."""
+        """Store held status reports, then held messages, while the SIM has free slots."""
         if not self.powered:
             return
-        while self.held and self._free_slot() is not None:
-            index = self._free_slot()
-            assert index is not None
+        while (self.held_reports or self.held) and (index := self._free_slot()) is not None:
+            if self.held_reports:
+                self.storage[index] = (0, self.held_reports.popleft())
+                self.urcs.append(_Urc("report", f'+CDSI: "SM",{index}'))
+                continue
             self.storage[index] = (0, self.held.popleft())
             if self.cnmi[1] >= 1:
                 self.urcs.append(_Urc("cmti", f'+CMTI: "SM",{index}'))
@@ -130,10 +137,8 @@ class AtEngine:
             else:
                 self.urcs.append(_Urc("report", f"+CDS: {report.tpdu_length}\r\n{report.hex}"))
         elif ds == 2:
-            index = self._free_slot()
-            if index is not None:
-                self.storage[index] = (0, report.hex)
-                self.urcs.append(_Urc("report", f'+CDSI: "SM",{index}'))
+            self.held_reports.append(report.hex)
+            self.flush_held()
 
     # ------------------------------------------------------------ byte pump
 
@@ -211,7 +216,7 @@ class AtEngine:
         i = self.inbuf.find(b"\r")
         if i < 0:
             return None
-        line = self.inbuf[:i].decode("latin-1").strip("\n ")
+        line = self.inbuf[:i].replace(b"\x1b", b"").decode("latin-1").strip("\n ")
         del self.inbuf[: i + 1]
         return line
 
@@ -475,6 +480,8 @@ class AtEngine:
             self.data_mode = ("text", number)
         else:
             self.data_mode = ("pdu", arg.strip())
+        if self.on_prompt is not None:
+            self.on_prompt()
         return b"\r\n> "
 
     def _finish_send(self, command: str, now_dt: datetime) -> tuple[bytes, float]:

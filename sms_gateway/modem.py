@@ -11,7 +11,12 @@ collecting its reply); everything that loses messages in it is replaced:
   on every hint and periodically;
 - ``processStoredSms`` deletes before the callback and its decoder drops/garbles PDUs → we read raw PDUs,
   decode them with our ``pdu`` module, hand them to ``store_incoming`` and delete only after it returned;
-- no reconnect after unplug → a watchdog reopens the port with exponential backoff.
+- delivery reports are stored by the modem (``AT+CNMI=…,2,…``: ``+CDSI``), so one that comes while the
+  gateway is down waits on the SIM; the sweep hands them to ``store_reports`` and deletes them after;
+- no reconnect after unplug → a watchdog reopens the port with exponential backoff;
+- a process killed inside ``AT+CMGS`` leaves the modem waiting for the PDU at its ``> `` prompt → every
+  (re)connect first writes ESC (cancels the send: nothing goes out) and drains the port, so the
+  library's init never meets a modem in data mode or stale replies.
 
 One owner thread per modem does all the talking; ``send`` and ``status`` are safe from any thread.
 """
@@ -49,10 +54,13 @@ from sms_gateway.modem_protocol import (
     STATUS_QUERIES,
     URC_PREFIXES,
     URC_WITH_PDU,
+    cancel_pending_input,
+    describe_error,
     is_status_report,
     parse_cmgl,
     parse_cmgs,
     received_from_pdu,
+    report_from_pdu,
     status_changes,
 )
 from sms_gateway.modem_types import (
@@ -75,6 +83,9 @@ log = logging.getLogger(__name__)
 _LIBRARY_LOG = logging.getLogger(__name__ + ".library")
 
 CTRLZ = "\x1a"
+ESC = b"\x1b"
+# CNMI: new SMS stored + "+CMTI"; status reports stored + "+CDSI" (ds=2): none is lost while we are down
+AT_CNMI = "2,1,0,2,0"
 
 
 # ------------------------------------------------------------------ the library, repaired by subclassing
@@ -93,6 +104,12 @@ class _SafeSerialComms(SerialComms):
         self.serial = serial.Serial(
             port=self.port, baudrate=self.baudrate, timeout=self.timeout, rtscts=self._rtscts, write_timeout=5
         )
+        try:
+            cancel_pending_input(self.serial, ESC)
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.serial.close()
+            raise
         self.alive = True
         self.rxThread = threading.Thread(target=self._readLoop, name=f"modem-reader {self.port}", daemon=True)
         self.rxThread.start()
@@ -154,7 +171,7 @@ class _LibraryModem(GsmModem, _SafeSerialComms):
         self._rtscts = rtscts
         self._urc_sink = urc_sink
         super().__init__(
-            port, baudrate, requestDelivery=False, AT_CNMI="2,1,0,1,0", fatalErrorCallbackFunc=fatal_sink
+            port, baudrate, requestDelivery=False, AT_CNMI=AT_CNMI, fatalErrorCallbackFunc=fatal_sink
         )
 
     def _handleModemNotification(self, lines: list[str]) -> None:
@@ -186,6 +203,7 @@ class Modem:
         *,
         store_incoming: Callable[[list[Received]], None],
         on_event: Callable[[ModemEvent], None] | queue.Queue[ModemEvent] | None = None,
+        store_reports: Callable[[list[DeliveryReport]], None] | None = None,
         baud: int = 115200,
         pin: str = "",
         smsc: str = "",
@@ -202,6 +220,7 @@ class Modem:
     ) -> None:
         self.port = port
         self._store_incoming = store_incoming
+        self._store_reports = store_reports  # None: reports go to on_event (and are deleted at once)
         self._on_event = on_event
         self._baud, self._pin, self._smsc, self._rtscts = baud, pin, smsc, rtscts
         self._sweep_interval, self._command_timeout, self._send_timeout = (
@@ -225,6 +244,7 @@ class Modem:
         self._next_sweep = 0.0
         self._next_status = 0.0
         self._pin_refused = False
+        self._warned_report_storage = False
         self._was_up = False
 
     @classmethod
@@ -234,12 +254,14 @@ class Modem:
         *,
         store_incoming: Callable[[list[Received]], None],
         on_event: Callable[[ModemEvent], None] | queue.Queue[ModemEvent] | None = None,
+        store_reports: Callable[[list[DeliveryReport]], None] | None = None,
     ) -> Modem:
         """A modem configured by one ``[[sms.modems]]`` section."""
         return cls(
             section.port,
             store_incoming=store_incoming,
             on_event=on_event,
+            store_reports=store_reports,
             baud=section.baud,
             pin=section.pin,
             smsc=section.smsc,
@@ -318,7 +340,7 @@ class Modem:
                     self._idle(self._max_backoff)
                     continue
                 except Exception as err:
-                    self._note_down(_describe(err))
+                    self._note_down(describe_error(err))
                     self._idle(backoff)
                     backoff = min(backoff * 2, self._max_backoff)
                     continue
@@ -328,7 +350,7 @@ class Modem:
                 self._disconnect(str(err))
             except Exception as err:  # never let the owner thread die: reopen instead
                 log.exception("modem %s: unexpected error", self.port)
-                self._disconnect(_describe(err))
+                self._disconnect(describe_error(err))
         self._disconnect("stopped", quiet=True)
 
     def _idle(self, seconds: float) -> None:
@@ -381,7 +403,7 @@ class Modem:
         elif request.kind == "urc":
             self._on_urc(request.payload)
         elif request.kind == "fatal":
-            raise _Lost(f"reader stopped: {_describe(request.payload)}")
+            raise _Lost(f"reader stopped: {describe_error(request.payload)}")
 
     @staticmethod
     def _finish(request: _Request, *, result: Any = None, error: BaseException | None = None) -> None:
@@ -435,8 +457,25 @@ class Modem:
         self._set_status(connected=True, manufacturer=manufacturer, model=model, sim_state="READY",
                          reconnects=reconnects)  # fmt: skip
         log.info("modem %s connected (%s %s)", self.port, manufacturer, model)
+        self._check_report_storage()
         self._was_up = True
         self._emit(ModemUp(self.port, manufacturer, model))
+
+    def _check_report_storage(self) -> None:
+        """Warn once if the modem refused to store delivery reports (the library falls back silently)."""
+        try:
+            lines = self._cmd("AT+CNMI?")
+        except TemporaryError:
+            return
+        fields = next((ln.split(":", 1)[1].split(",") for ln in lines if ln.startswith("+CNMI:")), [])
+        stored = len(fields) > 3 and fields[3].strip() == "2"
+        if not stored and not self._warned_report_storage:
+            self._warned_report_storage = True
+            log.warning(
+                "modem %s does not store delivery reports (AT+CNMI ds=2 refused): a reply in flight when "
+                "the gateway dies may be sent twice",
+                self.port,
+            )
 
     def _disconnect(self, reason: str, *, quiet: bool = False) -> None:
         gsm, self._gsm = self._gsm, None
@@ -481,7 +520,7 @@ class Modem:
             self._failures = 0
             raise
         except Exception as err:  # the port went away under the write (closed, vanished, fd gone)
-            raise _Lost(_describe(err)) from None
+            raise _Lost(describe_error(err)) from None
         self._failures = 0
         return list(lines)
 
@@ -527,25 +566,37 @@ class Modem:
         log.debug("unsolicited: %s", first[:40])
         if first.startswith(("+CMTI:", "+CDSI:")):
             self._sweep_wanted = True
-        elif first.startswith("+CDS:") and len(lines) > 1:
-            self._report_from_pdu(lines[1])
+        elif first.startswith("+CDS:") and len(lines) > 1:  # a modem that refused ds=2 routes them
+            report = self._decode_report(lines[1])
+            if report is not None:
+                self._deliver_reports([report], delete=[])
         elif first.startswith("+CMT:") and len(lines) > 1:
             self._store([self._decode(lines[1], -1)], delete=[])
 
-    def _report_from_pdu(self, pdu_hex: str) -> bool:
+    def _decode_report(self, pdu_hex: str) -> DeliveryReport | None:
         try:
-            report = pdu.decode(pdu_hex)
+            return report_from_pdu(pdu_hex, self.port)
         except pdu.PduError as err:
             log.warning("undecodable status report from %s: %s", self.port, err)
-            return False
-        if not isinstance(report, pdu.StatusReport):
-            return False
-        self._emit(
-            DeliveryReport(
-                report.message_ref, report.status, report.recipient, report.discharged_at, self.port
-            )
-        )
-        return True
+            return None
+
+    def _deliver_reports(self, reports: list[DeliveryReport], *, delete: list[int]) -> None:
+        """Persist before delete: ``store_reports`` commits them, then they leave the SIM."""
+        if self._store_reports is None:
+            for report in reports:
+                self._emit(report)
+        else:
+            try:
+                self._store_reports(reports)
+            except Exception as err:  # nothing is deleted: the next sweep offers them again
+                self._set_status(
+                    store_failures=self._status.store_failures + 1, last_error=f"store failed: {err}"
+                )
+                log.error("storing %d delivery report(s) failed, kept on the SIM: %s", len(reports), err)
+                self._next_sweep = self._clock() + min(self._sweep_interval, 5.0)
+                return
+        for index in delete:
+            self._delete(index)
 
     def _decode(self, pdu_hex: str, index: int) -> Received:
         received = received_from_pdu(pdu_hex, index, self.port)
@@ -566,18 +617,21 @@ class Modem:
             self._next_sweep = self._clock() + min(self._sweep_interval, 5.0)
             return
         received: list[Received] = []
-        reports: list[int] = []
+        reports: list[DeliveryReport] = []
+        report_indexes: list[int] = []
         for index, stat, pdu_hex in parse_cmgl(lines):
             if stat in (2, 3):  # stored outgoing messages: not ours to touch
                 continue
-            if is_status_report(pdu_hex) and self._report_from_pdu(pdu_hex):
-                reports.append(index)
+            report = self._decode_report(pdu_hex) if is_status_report(pdu_hex) else None
+            if report is not None:
+                reports.append(report)
+                report_indexes.append(index)
                 continue
-            received.append(self._decode(pdu_hex, index))
+            received.append(self._decode(pdu_hex, index))  # undecodable reports too: kept raw
         if received:
             self._store(received, delete=[r.storage_index for r in received])
-        for index in reports:
-            self._delete(index)
+        if reports:
+            self._deliver_reports(reports, delete=report_indexes)
 
     def _store(self, received: list[Received], *, delete: list[int]) -> None:
         try:
@@ -629,10 +683,3 @@ class Modem:
                 sink(event)
         except Exception:
             log.exception("event consumer failed on %s", type(event).__name__)
-
-
-def _describe(err: BaseException) -> str:
-    text = str(err) or type(err).__name__
-    if isinstance(err, GsmModemException) and not str(err):
-        text = type(err).__name__
-    return text.splitlines()[0][:200]

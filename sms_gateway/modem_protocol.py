@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sms_gateway import pdu
-from sms_gateway.modem_types import Received
+from sms_gateway.modem_types import DeliveryReport, Received
+
+log = logging.getLogger("sms_gateway.modem")
 
 # +CMS codes after which the same message will never go through (23.040 / 27.005)
 PERMANENT_CMS = frozenset(
@@ -96,3 +100,53 @@ def received_from_pdu(pdu_hex: str, index: int, modem: str) -> Received:
         modem=modem,
         concat_ref16=bool(msg.concat and msg.concat.ref16),
     )
+
+
+def report_from_pdu(pdu_hex: str, modem: str) -> DeliveryReport | None:
+    """A stored or routed SMS-STATUS-REPORT as a ``DeliveryReport`` (None: the PDU is something else).
+
+    Raises ``pdu.PduError`` when the PDU cannot be decoded."""
+    report = pdu.decode(pdu_hex)
+    if not isinstance(report, pdu.StatusReport):
+        return None
+    return DeliveryReport(
+        report.message_ref, report.status, report.recipient, report.discharged_at, modem, pdu_hex.strip()
+    )
+
+
+class _Port(Protocol):
+    """The part of a ``serial.Serial`` that ``cancel_pending_input`` uses."""
+
+    port: str | None
+    timeout: float | None
+
+    def write(self, data: bytes, /) -> int | None: ...
+
+    def read(self, size: int = 1, /) -> bytes: ...
+
+
+def cancel_pending_input(port: _Port, esc: bytes, *, quiet: float = 0.3, limit: float = 3.0) -> int:
+    """Write ESC and drop what the modem still sends until it is quiet for ``quiet`` s (at most ``limit``).
+
+    ESC at the ``> `` prompt of an ``AT+CMGS`` that a dead process left open cancels that send (nothing
+    goes out; the modem answers OK); elsewhere modems ignore it. Returns the number of bytes dropped."""
+    port.write(esc)
+    saved, port.timeout = port.timeout, 0.05
+    dropped = 0
+    try:
+        start = last = time.monotonic()
+        while time.monotonic() - last < quiet and time.monotonic() - start < limit:
+            data = port.read(4096)
+            if data:
+                dropped += len(data)
+                last = time.monotonic()
+    finally:
+        port.timeout = saved
+    if dropped:
+        log.debug("dropped %d stale byte(s) from %s before init", dropped, port.port)
+    return dropped
+
+
+def describe_error(err: BaseException) -> str:
+    """One short line for logs and status: the message's first line, or the exception's type name."""
+    return (str(err) or type(err).__name__).splitlines()[0][:200]

@@ -62,6 +62,7 @@ class DeliveryReport:
     to: str
     at: datetime | None  # when the service centre finished with it
     modem: str = ""
+    raw_pdu_hex: str = ""  # the report as the modem stored it ("" when it came as a text-mode line)
 
     @property
     def delivered(self) -> bool:
@@ -72,6 +73,13 @@ class DeliveryReport:
     def final(self) -> bool:
         """True when no further report will follow for this part."""
         return self.status < 0x20 or self.status >= 0x40
+
+    @property
+    def dedup_key(self) -> str:
+        """Stable identity of this report (re-read after a crash before deletion: same key); "" if raw unknown."""
+        if not self.raw_pdu_hex:
+            return ""
+        return hashlib.sha256(f"{self.modem}\x00{self.raw_pdu_hex.upper()}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

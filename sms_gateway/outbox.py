@@ -7,9 +7,11 @@ row goes back to the queue at once for another modem and this worker pauses with
 
 Crash safety (documented choice): a row found in ``sending`` at start-up was in flight when the process
 died, and the modem may have accepted it in the milliseconds before ``sent`` was recorded. It waits as
-``unconfirmed`` for ``interrupted_grace`` seconds; a delivery report whose reference no recorded send
-explains proves it went (no resend). Otherwise it is sent again: at least once, like Kannel; the only
-possible duplicate is that one in-flight SMS per modem, and only when no delivery report came back.
+``unconfirmed`` for ``interrupted_grace`` seconds; a delivery report for its recipient that no recorded
+send explains proves it went (no resend; the modem stores reports while the gateway is down, see
+``sms_gateway.delivery_reports``). Otherwise it is sent again: the modem never took it (a send cut at the
+``> `` prompt is cancelled with ESC on reconnect). The only possible duplicate is that one in-flight SMS
+per modem, and only when its report does not come back within the grace period.
 Replies are never lost: a message is marked handled in the transaction that queues its reply.
 """
 

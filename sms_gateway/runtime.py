@@ -82,7 +82,10 @@ class GatewayRuntime:
                 self.emulators.append(emulator)
                 section = ModemSection(**{**asdict(section), "port": emulator.port, "emulated": False})
             modem = Modem.from_settings(
-                section, store_incoming=self.gateway.store_incoming, on_event=self.events
+                section,
+                store_incoming=self.gateway.store_incoming,
+                on_event=self.events,
+                store_reports=self._store_reports,
             )
             self.modems.append(modem)
             self.workers.append(OutboxWorker(self.store, modem.port, modem, self.bell, policy))
@@ -158,12 +161,21 @@ class GatewayRuntime:
             except Exception:  # keep pumping: delivery reports are bookkeeping, not replies
                 log.exception("SMS event handling failed")
 
+    def _store_reports(self, reports: list[DeliveryReport]) -> None:
+        """Commit delivery reports read from a modem (its thread); the modem deletes them afterwards."""
+        self.store.record_reports(reports)
+        self.delivery_reports += sum(1 for r in reports if r.final)
+
     def _apply(self, event: ModemEvent) -> None:
         if isinstance(event, DeliveryReport):
             if event.final:
                 self.delivery_reports += 1
                 self.store.record_delivery(
-                    event.modem, event.message_ref, event.delivered, f"status {event.status:#x}"
+                    event.modem,
+                    event.message_ref,
+                    event.delivered,
+                    f"status {event.status:#x}",
+                    recipient=event.to,
                 )
         elif isinstance(event, ModemUp):
             grace = self.parts.settings.interrupted_grace

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from dossier.errors import StorageError
+from sms_gateway import delivery_reports as reports
 
 if TYPE_CHECKING:
-    from sms_gateway.modem_types import Received
+    from sms_gateway.modem_types import DeliveryReport, Received
 
 Clock = Callable[[], float]
 
@@ -255,6 +256,7 @@ class SmsStore:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=10000")
             conn.executescript(_SCHEMA)
+            reports.migrate(conn)
         except (sqlite3.Error, OSError) as err:
             raise StorageError(f"cannot open the SMS database {self.path}: {err}") from None
 
@@ -478,24 +480,19 @@ class SmsStore:
                 " WHERE id = ? AND state = 'sending'",
                 (now, ",".join(str(r) for r in refs), parts, out_id),
             )
-            row = conn.execute("SELECT modem_id, claimed_at FROM outbox WHERE id = ?", (out_id,)).fetchone()
-            if row:
-                conn.executemany(
-                    "INSERT INTO outbox_refs (modem_id, ref, outbox_id, at) VALUES (?,?,?,?)",
-                    [(row[0], int(r), out_id, now) for r in refs],
-                )
-                early = (
-                    conn.execute(
-                        f"SELECT rowid, ref, delivered, reason FROM delivery_orphans WHERE modem_id = ? AND at >= ?"
-                        f" AND ref IN ({','.join('?' * len(refs))})",
-                        (row[0], row[1] or 0, *refs),
-                    ).fetchall()
-                    if refs
-                    else []
-                )
-                conn.executemany("DELETE FROM delivery_orphans WHERE rowid = ?", [(e[0],) for e in early])
-        for _rowid, ref, delivered, reason in early if row else []:  # reports that overtook this record
-            self.record_delivery(row[0], ref, bool(delivered), reason)
+            row = conn.execute(
+                "SELECT modem_id, claimed_at, recipient FROM outbox WHERE id = ?", (out_id,)
+            ).fetchone()
+            if row is None:
+                return
+            conn.executemany(
+                "INSERT INTO outbox_refs (modem_id, ref, outbox_id, at) VALUES (?,?,?,?)",
+                [(row[0], int(r), out_id, now) for r in refs],
+            )
+            early = reports.take_orphans(conn, row[0], row[1] or 0, row[2], tuple(int(r) for r in refs))
+            for ref, delivered, reason in early:  # reports that overtook this record
+                reports.apply_report(conn, row[0], ref, row[2], delivered=delivered, final=True,
+                                     reason=reason, now=now)  # fmt: skip
 
     def mark_retry(self, out_id: int, reason: str, next_at: float, *, count_attempt: bool = True) -> None:
         """A send failed but may work later: back to the queue, due at ``next_at``."""
@@ -514,106 +511,39 @@ class SmsStore:
                 (reason, out_id),
             )
 
-    def record_delivery(self, modem_id: str, ref: int, delivered: bool, reason: str = "") -> bool:
-        """Apply a delivery report for message reference ``ref``; False when no SMS matches it.
-
-        The report goes to the latest send that used ``ref`` on that modem and still waits for reports;
-        failing that, to an SMS of that modem left 'unconfirmed' by a crash (the report proves it went).
-        """
-        now = self.clock()
+    def record_delivery(self, modem_id: str, ref: int, delivered: bool, reason: str = "", *,
+                        recipient: str = "", final: bool = True) -> bool:  # fmt: skip
+        """Apply a delivery report for message reference ``ref``; False when no SMS matches it (it is then
+        kept, see ``sms_gateway.delivery_reports``). ``recipient`` "" matches any number."""
         with self._tx() as conn:
-            row = conn.execute(
-                "SELECT r.outbox_id FROM outbox_refs r JOIN outbox o ON o.id = r.outbox_id"
-                " WHERE r.modem_id = ? AND r.ref = ? AND o.state = 'sent' ORDER BY r.at DESC LIMIT 1",
-                (modem_id, ref),
-            ).fetchone()
-            if row is None:
-                row = conn.execute(
-                    "SELECT id FROM outbox WHERE state = 'unconfirmed' AND modem_id = ? ORDER BY claimed_at DESC LIMIT 1",
-                    (modem_id,),
-                ).fetchone()
-                if row is None:  # kept: its send may not be recorded yet, or a crash interrupted it
-                    conn.execute(
-                        "INSERT INTO delivery_orphans (modem_id, ref, delivered, reason, at) VALUES (?,?,?,?,?)",
-                        (modem_id, ref, int(delivered), reason[:200], now),
-                    )
-                    return False
-                conn.execute(
-                    "UPDATE outbox SET state = 'sent', sent_at = COALESCE(sent_at, claimed_at), refs = ?,"
-                    " parts = MAX(parts, 1), reason = 'sent before a restart (delivery report seen)' WHERE id = ?",
-                    (str(ref), row[0]),
-                )
-                conn.execute(
-                    "INSERT INTO outbox_refs (modem_id, ref, outbox_id, at) VALUES (?,?,?,?)",
-                    (modem_id, ref, row[0], now),
-                )
-            if delivered:
-                conn.execute(
-                    "UPDATE outbox SET delivered_parts = delivered_parts + 1,"
-                    " state = CASE WHEN delivered_parts + 1 >= parts THEN 'delivered' ELSE state END,"
-                    " delivered_at = CASE WHEN delivered_parts + 1 >= parts THEN ? ELSE delivered_at END"
-                    " WHERE id = ?",
-                    (now, row[0]),
-                )
-            else:
-                conn.execute(
-                    "UPDATE outbox SET state = 'failed', reason = ? WHERE id = ?",
-                    (f"not delivered: {reason}"[:200], row[0]),
-                )
-        return True
+            return reports.apply_report(conn, modem_id, ref, recipient, delivered=delivered, final=final,
+                                        reason=reason, now=self.clock())  # fmt: skip
+
+    def record_reports(self, items: Iterable[DeliveryReport]) -> int:
+        """Commit reports read from a modem in one transaction, before the modem deletes them; a report
+        read again after a crash (same key) is skipped. Returns how many matched an SMS."""
+        now = self.clock()
+        matched = 0
+        with self._tx() as conn:
+            for r in items:
+                if reports.seen_before(conn, r.dedup_key, now):
+                    continue
+                matched += reports.apply_report(
+                    conn, r.modem, r.message_ref, r.to, delivered=r.delivered, final=r.final,
+                    reason=f"status {r.status:#x}", now=now,
+                )  # fmt: skip
+        return matched
 
     def recover_interrupted(self, *, resend: bool, grace: float = 0.0) -> list[int]:
         """Rows left in 'sending' by a crash; returns their ids.
 
         The modem may or may not have accepted such an SMS before the process died. A delivery report
-        that reached the database after the row was claimed, with a reference no recorded send explains,
-        proves it went (each modem sends one SMS at a time): the row is marked sent. Otherwise, with
-        ``grace`` > 0 the row waits that long as 'unconfirmed' for such a report, then is queued again.
-        ``resend=False`` marks them failed instead (at most once: may lose one reply).
+        for its recipient that no recorded send explains proves it went: the row is marked so. Otherwise,
+        with ``grace`` > 0 the row waits that long as 'unconfirmed' for such a report, then is queued
+        again. ``resend=False`` marks them failed instead (at most once: may lose one reply).
         """
-        now = self.clock()
         with self._tx() as conn:
-            rows = conn.execute(
-                "SELECT id, modem_id, claimed_at FROM outbox WHERE state = 'sending'"
-            ).fetchall()
-            for out_id, modem_id, claimed_at in rows:
-                proof = conn.execute(
-                    "SELECT rowid, ref, delivered, reason FROM delivery_orphans WHERE modem_id = ? AND at >= ?"
-                    " ORDER BY at LIMIT 1",
-                    (modem_id, claimed_at or 0),
-                ).fetchone()
-                if proof is not None:
-                    conn.execute(
-                        "DELETE FROM delivery_orphans WHERE modem_id = ? AND at >= ?",
-                        (modem_id, claimed_at or 0),
-                    )
-                    conn.execute(
-                        "UPDATE outbox SET state = ?, sent_at = claimed_at, delivered_at = ?, refs = ?, parts = 1,"
-                        " delivered_parts = ?, reason = ? WHERE id = ?",
-                        (
-                            "delivered" if proof[2] else "failed",
-                            now if proof[2] else None,
-                            str(proof[1]),
-                            int(bool(proof[2])),
-                            "sent before a restart (delivery report seen)"
-                            if proof[2]
-                            else f"not delivered: {proof[3]}",
-                            out_id,
-                        ),
-                    )
-                elif not resend:
-                    conn.execute(
-                        "UPDATE outbox SET state = 'failed', reason = 'interrupted by a restart (may have been sent)'"
-                        " WHERE id = ?",
-                        (out_id,),
-                    )
-                else:
-                    conn.execute(
-                        "UPDATE outbox SET state = ?, reason = 'interrupted by a restart', next_attempt_at = ?"
-                        " WHERE id = ?",
-                        ("unconfirmed" if grace > 0 else "queued", now + max(grace, 0.0), out_id),
-                    )
-        return [r[0] for r in rows]
+            return reports.recover_interrupted(conn, resend=resend, grace=grace, now=self.clock())
 
     def defer_unconfirmed(self, modem_id: str, until: float) -> int:
         """Give ``modem_id``'s unconfirmed SMS until ``until`` (its modem just came up: reports may follow)."""
@@ -759,6 +689,7 @@ class SmsStore:
             ).rowcount
             conn.execute("DELETE FROM outbox_refs WHERE at < ?", (older_than,))
             conn.execute("DELETE FROM delivery_orphans WHERE at < ?", (older_than,))
+            conn.execute("DELETE FROM delivery_seen WHERE at < ?", (older_than,))
             conn.execute(
                 "DELETE FROM inbound_parts WHERE message_id IN"
                 " (SELECT id FROM messages WHERE state != 'new' AND received_at < ?)",

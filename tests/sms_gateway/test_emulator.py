@@ -337,3 +337,27 @@ def test_emulate_handler_runs_as_a_process_at_a_stable_link(tmp_path) -> None:  
         proc.send_signal(signal.SIGINT)
         proc.wait(10)
     assert not link.exists()
+
+
+def test_esc_at_the_prompt_cancels_the_send_and_is_ignored_elsewhere(wire: Wire) -> None:
+    (part,) = pdu.encode_submit("0912345678", "never sent")
+    assert wire.at(f"AT+CMGS={part.tpdu_length}").endswith("> ")
+    assert wire.at(part.hex[:10] + "\x1b", raw=True) == "\r\nOK\r\n"  # a PDU cut short, then ESC
+    assert wire.engine.sent_parts == [] and wire.engine.data_mode is None
+    assert wire.at("\x1bAT+CSQ") == "\r\n+CSQ: 21,99\r\n\r\nOK\r\n"  # ESC in command mode: dropped
+
+
+def test_status_reports_wait_for_a_free_slot_ahead_of_messages(wire: Wire) -> None:
+    wire.at("AT+CNMI=2,1,0,2,0")
+    for i in range(4):  # 3 slots: one message held by the network
+        wire.engine.network_deliver(pdu.encode_deliver("0912345678", f"m{i}", timestamp=NOW)[0].hex)
+    wire.advance(1)
+    (part,) = pdu.encode_submit("0912345678", "x", request_report=True)
+    wire.at(f"AT+CMGS={part.tpdu_length}")
+    wire.at(part.hex + "\x1a", raw=True)
+    wire.advance(1)
+    assert len(wire.engine.held) == 1 and len(wire.engine.held_reports) == 1  # full: nothing lost
+    wire.at("AT+CMGD=2")
+    assert isinstance(pdu.decode(wire.engine.storage[2][1]), pdu.StatusReport)  # it took the freed slot
+    assert '+CDSI: "SM",2' in "".join(wire.advance(1) for _ in range(6))
+    assert len(wire.engine.held) == 1 and not wire.engine.held_reports

@@ -4,6 +4,7 @@ every failure mode of the library, the persistence contract, reconnects, sends a
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import time
 
@@ -310,3 +311,48 @@ def test_library_debug_logging_stays_off_and_numbers_are_masked(caplog: pytest.L
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "0987654321" not in text and "secret" not in text
     assert not [r for r in caplog.records if r.name.startswith(("gsmmodem", "sms_gateway.modem.library"))]
+
+
+def test_connect_cancels_a_send_a_dead_process_left_at_the_prompt() -> None:
+    with emulator() as emu:
+        fd = os.open(emu.port, os.O_RDWR | os.O_NOCTTY)
+        try:  # a gateway that died between "> " and its PDU
+            os.write(fd, b"AT+CMGS=20\r")
+            wait_until(lambda: emu._engine.data_mode, what="modem at the prompt")
+            os.write(fd, b"0011000B91")  # part of a PDU, no Ctrl-Z
+        finally:
+            os.close(fd)
+        with adapter(emu, Inbox(), sweep_interval=600) as modem:
+            assert emu.sent_parts() == []  # ESC cancelled it: nothing went out
+            assert modem.send("0912345678", "after restart").parts == 1
+        assert [m.text for m in emu.sent_messages()] == ["after restart"]
+
+
+def test_reports_stored_while_down_are_committed_before_deletion() -> None:
+    with emulator() as emu:
+        with adapter(emu, Inbox(), sweep_interval=600) as modem:
+            result = modem.send("+84912345678", "report me later", request_report=True)
+        wait_until(lambda: emu.stored(), what="report stored on the SIM while nobody listens")
+        committed: list[DeliveryReport] = []
+        fail = [True]
+
+        def store_reports(reports: list[DeliveryReport]) -> None:
+            stored = emu.stored()
+            assert all(any(p == r.raw_pdu_hex for _, p in stored.values()) for r in reports), "deleted first"
+            if fail[0]:
+                raise OSError("disk full (test)")
+            committed.extend(reports)
+
+        with adapter(emu, Inbox(), sweep_interval=0.5, store_reports=store_reports) as modem:
+            wait_until(lambda: modem.status().store_failures, what="a failed commit")
+            assert emu.stored(), "deleted although the commit failed"
+            fail[0] = False
+            wait_until(lambda: committed, what="report committed")
+            wait_until(lambda: not emu.stored(), what="report deleted")
+        (report,) = committed
+        assert (report.message_ref, report.to, report.delivered) == (
+            result.message_refs[0],
+            "+84912345678",
+            True,
+        )
+        assert report.dedup_key

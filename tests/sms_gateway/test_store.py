@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from dossier.errors import StorageError
-from sms_gateway.store import NewMessage, Outgoing, PartIn, SmsStore
+from sms_gateway.modem_types import DeliveryReport
+from sms_gateway.store import NewMessage, Outgoing, OutRow, PartIn, SmsStore
 from tests.sms_gateway.gateway_fakes import Clock
 
 T0 = 1_790_000_000.0
@@ -234,3 +235,55 @@ def test_report_seen_before_a_crash_proves_the_interrupted_send(store: SmsStore,
     assert out["state"] == "delivered" and out["refs"] == "42"
     clock.advance(60)
     assert store.claim("m0") is None  # not sent again
+
+
+def report(ref: int, to: str, status: int = 0, raw: str = "") -> DeliveryReport:
+    return DeliveryReport(ref, status, to, None, "m0", raw or f"0006{ref:02X}{to[-4:]}{status:02X}")
+
+
+def claimed(store: SmsStore) -> OutRow:
+    row = store.claim("m0")
+    assert row is not None
+    return row
+
+
+def state(store: SmsStore, out_id: int) -> str:
+    row = store.outbox_row(out_id)
+    assert row is not None
+    return str(row["state"])
+
+
+def test_report_for_another_number_does_not_prove_an_interrupted_send(store: SmsStore, clock: Clock) -> None:
+    store.enqueue([Outgoing("+84912345001", "a", "reply")])
+    row = claimed(store)
+    store.recover_interrupted(resend=True, grace=30)
+    assert store.record_reports([report(7, "+84912345999")]) == 0  # kept as an orphan, proves nothing
+    assert store.record_reports([report(8, "0912345001")]) == 1  # same subscriber, national form
+    out = store.outbox_row(row.id)
+    assert out is not None and (out["state"], out["refs"]) == ("delivered", "8")
+    clock.advance(60)
+    assert store.claim("m0") is None
+
+
+def test_report_read_again_after_a_crash_is_applied_once(store: SmsStore, clock: Clock) -> None:
+    store.enqueue([Outgoing("+84912345001", "a", "reply"), Outgoing("+84912345001", "b", "reply")])
+    first = claimed(store)
+    store.mark_sent(first.id, [3], 1)
+    seen = report(3, "+84912345001")
+    assert store.record_reports([seen]) == 1
+    second = claimed(store)  # dies in flight; the first report was not yet deleted from the SIM
+    store.recover_interrupted(resend=True, grace=30)
+    assert store.record_reports([seen]) == 0  # the same report again: no proof for ``second``
+    assert state(store, second.id) == "unconfirmed"
+    clock.advance(31)
+    assert claimed(store).id == second.id  # sent again, as nothing proved it went
+
+
+def test_pending_report_proves_sending_without_an_outcome(store: SmsStore) -> None:
+    store.enqueue([Outgoing("+84912345001", "a", "reply")])
+    row = claimed(store)
+    store.recover_interrupted(resend=True, grace=30)
+    assert store.record_reports([report(4, "+84912345001", status=0x20)]) == 1  # SMSC still trying
+    assert state(store, row.id) == "sent"
+    assert store.record_reports([report(4, "+84912345001", status=0)]) == 1
+    assert state(store, row.id) == "delivered"
