@@ -108,7 +108,7 @@ def bench_ingest(tmp: Path, n: int = 60_000, batch: int = 5000) -> dict[str, flo
     started = time.perf_counter()
     for i, body in enumerate(pages):
         page = decode_changes_page(body)
-        cache.apply_page(page.items, cursor_key="bench", cursor=f"c{i}")
+        cache.apply_page(page.items, cursor_key="bench", cursor=f"c{i}", bodies=page.bodies)
     cache.checkpoint()
     ours = n / (time.perf_counter() - started)
     cache.close()

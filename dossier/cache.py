@@ -232,11 +232,16 @@ class Cache:
         cursor: str,
         etag: str = "",
         shadow: bool = False,
+        bodies: Sequence[bytes] = (),
     ) -> int:
-        """Upsert a changes page and save its cursor in the same transaction; returns rows stored."""
+        """Upsert a changes page and save its cursor in the same transaction; returns rows stored.
+
+        ``bodies``, when given, are the items' JSON text as received (already validated into
+        ``items``): stored as they are instead of encoding each item again.
+        """
         table = "dossiers_shadow" if shadow else "dossiers"
         with self._lock, self._transaction():
-            stored = self._apply(table, items, self.clock(), emit_events=not shadow)
+            stored = self._apply(table, items, self.clock(), emit_events=not shadow, bodies=bodies)
             self._set_meta(cursor_key, cursor)
             self._set_meta(cursor_key + ".etag", etag)
         return stored
@@ -300,12 +305,13 @@ class Cache:
         *,
         emit_events: bool,
         skip_events_for_new: bool = True,
+        bodies: Sequence[bytes] = (),
     ) -> int:
-        newest: dict[str, Dossier] = {}
-        for d in items:
+        newest: dict[str, tuple[Dossier, bytes | None]] = {}
+        for i, d in enumerate(items):
             held = newest.get(d.code)
-            if held is None or d.version > held.version or d.version == 0:
-                newest[d.code] = d
+            if held is None or d.version > held[0].version or d.version == 0:
+                newest[d.code] = (d, bodies[i] if bodies else None)
         if not newest:
             return 0
         previous: dict[str, tuple[int, int]] = {}
@@ -319,7 +325,7 @@ class Cache:
                 previous[code] = (version, status)
         rows = []
         events: list[tuple[str, int | None, int, int, float]] = []
-        for code, d in newest.items():
+        for code, (d, body) in newest.items():
             prev = previous.get(code)
             if prev is not None and not (d.version > prev[0] or d.version == 0):
                 continue
@@ -333,7 +339,7 @@ class Cache:
                     int(d.status.is_closed),
                     changed,
                     now,
-                    d.encode(),
+                    body if body is not None else d.encode(),
                 )
             )
             if emit_events and prev is not None and prev[1] != int(d.status):

@@ -149,10 +149,11 @@ class ChangesPage:
     more: bool
     etag: str = ""
     not_modified: bool = False
+    bodies: tuple[bytes, ...] = ()  # the items' JSON text as received, when known (stored as is)
 
 
 class _WirePage(msgspec.Struct):
-    items: list[Dossier]
+    items: list[msgspec.Raw]  # each change validated on its own, and its JSON text kept for the cache
     cursor: str
     more: bool
 
@@ -168,7 +169,13 @@ def decode_changes_page(body: bytes) -> ChangesPage:
         raise CentralBadResponse(f"central sent an invalid changes page: {explain_validation(err)}") from None
     except msgspec.DecodeError:
         raise CentralBadResponse("central sent malformed JSON") from None
-    return ChangesPage(tuple(page.items), page.cursor, page.more)
+    items = []
+    for index, raw in enumerate(page.items):
+        try:
+            items.append(Dossier.decode(raw))
+        except InvalidRecord as err:
+            raise CentralBadResponse(f"central sent an invalid change (item {index}): {err}") from None
+    return ChangesPage(tuple(items), page.cursor, page.more, bodies=tuple(bytes(r) for r in page.items))
 
 
 @dataclass(frozen=True)
@@ -261,7 +268,9 @@ class CentralClient:
             raise CursorExpired("the changes cursor expired; a fresh snapshot is needed")
         self._check_json(resp, expect=200)
         page = decode_changes_page(resp.body)
-        return ChangesPage(page.items, page.cursor, page.more, resp.headers.get("etag", ""))
+        return ChangesPage(
+            page.items, page.cursor, page.more, resp.headers.get("etag", ""), bodies=page.bodies
+        )
 
     def enroll(self, token: str, name: str, kind: str) -> Enrollment:
         """Trade a single-use enrolment token for a device id and API key."""

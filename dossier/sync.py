@@ -96,7 +96,11 @@ class Syncer:
                 pages += 1
                 received += len(page.items)
                 stored += self.cache.apply_page(
-                    page.items, cursor_key=self.cursor_key, cursor=page.cursor, etag=page.etag
+                    page.items,
+                    cursor_key=self.cursor_key,
+                    cursor=page.cursor,
+                    etag=page.etag,
+                    bodies=page.bodies,
                 )
                 cursor, etag = page.cursor, ""
                 if not page.more:
@@ -118,7 +122,12 @@ class Syncer:
             pages += 1
             received += len(page.items)
             stored += self.cache.apply_page(
-                page.items, cursor_key=self.shadow_key, cursor=page.cursor, etag=page.etag, shadow=True
+                page.items,
+                cursor_key=self.shadow_key,
+                cursor=page.cursor,
+                etag=page.etag,
+                shadow=True,
+                bodies=page.bodies,
             )
             cursor = page.cursor
             if not page.more:

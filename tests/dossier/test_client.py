@@ -17,7 +17,7 @@ from dossier.errors import (
     CursorExpired,
     DossierNotFound,
 )
-from dossier.model import Status
+from dossier.model import Dossier, Status
 from tests.dossier.factory import make_dossier
 from tests.dossier.scripted_central import State, scripted_central
 
@@ -168,3 +168,18 @@ def test_portal_style_lookup_maps_to_the_model() -> None:
     with pytest.raises(CentralBadResponse):
         dossier_from_portal_lookup({"error_code": "0", "result": [{"MaTrangThai": "44"}]}, "x")
     assert json.dumps(d.to_json())
+
+
+def test_an_invalid_change_in_a_page_names_its_item(server: tuple[str, State]) -> None:
+    url, state = server
+    bad = make_dossier(9)
+    force_setattr(bad, "status", 42)
+    state.log.append(bad)
+    with pytest.raises(CentralBadResponse, match=r"item 5\): status"):
+        client(url).changes([], None)
+
+
+def test_changes_keep_each_items_json_text(server: tuple[str, State]) -> None:
+    page = client(server[0]).changes([], None)
+    assert len(page.bodies) == len(page.items) == 5
+    assert all(Dossier.decode(b) == d for b, d in zip(page.bodies, page.items, strict=True))
