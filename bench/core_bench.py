@@ -18,50 +18,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from central.testing import synthetic_dossiers  # noqa: E402
 from dossier.cache import Cache  # noqa: E402
 from dossier.lookup import LookupService  # noqa: E402
-from dossier.model import VN_TZ, Dossier, HistoryStep, Status  # noqa: E402
+from dossier.model import VN_TZ, Dossier  # noqa: E402
 
 BASE = datetime(2026, 10, 1, 8, 0, tzinfo=VN_TZ)
 AGENCIES = ["000.00.15.H56", "000.00.16.H56", "000.17.22.H56", "000.21.15.H56"]
 
 
-def synthetic(n: int, version: int = 1) -> Dossier:
-    """A realistic-size dossier (three history steps) numbered ``n``."""
-    agency = AGENCIES[n % len(AGENCIES)]
-    day = BASE + timedelta(days=(n // 9000) % 300)
-    seq = n % 9000 + 1
-    steps = tuple(
-        HistoryStep(
-            at=day + timedelta(hours=i),
-            action=a,
-            officer="Trần Thị Bình",
-            title="Chuyên viên",
-            department="Phòng Tư pháp",
-            state=str(2 + i * 2),
-            started_at=day,
-            deadline_at=day + timedelta(days=5),
-        )
-        for i, a in enumerate(("Tiếp nhận hồ sơ", "Thẩm định hồ sơ", "Trình ký"))
-    )
-    return Dossier(
-        code=f"{agency}-{day:%y%m%d}-{seq:04d}",
-        version=version,
-        status=Status(1 + n % 10),
-        agency_id=agency,
-        agency_name="UBND huyện Duy Tiên",
-        procedure_code="1.001193",
-        procedure_name="Đăng ký khai sinh",
-        applicant_name="Nguyễn Văn An",
-        submitted_at=day,
-        received_at=day,
-        due_at=day + timedelta(days=5),
-        handling_agency="UBND huyện Duy Tiên",
-        handling_department="Phòng Tư pháp",
-        handling_officer="Trần Thị Bình",
-        updated_at=day,
-        history=steps,
-    )
+def synthetic_batch(n: int) -> list[Dossier]:
+    """``n`` realistic dossiers (3-step histories, owner hashes) over four agencies."""
+    return synthetic_dossiers(n, AGENCIES, BASE)
 
 
 class _NoCentral:
@@ -73,7 +41,7 @@ def build(path: Path, n: int) -> tuple[Cache, list[str]]:
     """A cache with ``n`` dossiers (setup, not measured: rows written with plain SQL in one transaction)."""
     cache = Cache(path)
     cache.close()
-    templates = [synthetic(i) for i in range(1000)]
+    templates = synthetic_batch(1000)
     conn = sqlite3.connect(str(path))
     codes: list[str] = []
     rows = []
@@ -97,7 +65,7 @@ def bench_ingest(tmp: Path, n: int = 60_000, batch: int = 5000) -> dict[str, flo
     """Sync ingest (decode wire pages + upsert-if-newer + cursor, per batch) vs raw inserts of the same rows."""
     from dossier.client import decode_changes_page
 
-    dossiers = [synthetic(i) for i in range(n)]
+    dossiers = synthetic_batch(n)
     pages = [
         b'{"items":['
         + b",".join(d.encode() for d in dossiers[i : i + batch])

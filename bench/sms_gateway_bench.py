@@ -23,32 +23,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dossier.cache import Cache  # noqa: E402
-from dossier.model import VN_TZ, Dossier, Status  # noqa: E402
+from dossier.model import VN_TZ, Dossier  # noqa: E402
 from sms_gateway.emulator import ModemEmulator, SentMessage  # noqa: E402
 
 SECONDS_PER_PART = 3.0
 
 
 def make_dossiers(n: int) -> list[Dossier]:
-    from datetime import datetime, timedelta
+    """``n`` realistic dossiers (the reference service's synthetic ones)."""
+    from datetime import datetime
 
-    base = datetime(2026, 11, 10, 8, 30, tzinfo=VN_TZ)
-    return [
-        Dossier(
-            code=f"000.00.15.H56-261110-{i:04d}",
-            version=1,
-            status=Status.IN_PROGRESS,
-            agency_id="000.00.15.H56",
-            agency_name="UBND huyện Duy Tiên",
-            procedure_name="Đăng ký khai sinh",
-            applicant_name="Nguyễn Văn An",
-            submitted_at=base,
-            received_at=base,
-            due_at=base + timedelta(days=5),
-            handling_agency="Phòng Tư pháp",
-        )
-        for i in range(1, n + 1)
-    ]
+    from central.testing import synthetic_dossiers
+
+    return synthetic_dossiers(n, ["000.00.15.H56"], datetime.now(VN_TZ))
 
 
 @dataclass
