@@ -59,6 +59,7 @@ class Bench:
         ports = [e.start() for e in self.emulators]
         self.codes = codes
         self.replies: dict[str, float] = {}
+        self.reply_parts: dict[str, int] = {}
         self.sent_at: dict[str, float] = {}
         self._lock = threading.Lock()
         for e in self.emulators:
@@ -84,6 +85,7 @@ class Bench:
     def _on_sent(self, message: SentMessage) -> None:
         with self._lock:
             self.replies.setdefault(message.to, time.monotonic())
+            self.reply_parts.setdefault(message.to, message.parts)
 
     def sender(self) -> str:
         self._n += 1
@@ -163,7 +165,8 @@ def scenario(
         bench.wait(senders, 600)
         elapsed = max(bench.replies[s] for s in senders) - t0
         cpu = bench.cpu_seconds() - cpu0
-        possible = burst * per_part / modems if per_part else None
+        parts = sum(bench.reply_parts[s] for s in senders)  # replies of real dossiers take 1-2 parts
+        possible = parts * per_part / modems if per_part else None
         results.append(
             Result(
                 f"{name}, burst",

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dossier.errors import HardwareUnavailable, InvalidInput, MotcuaError, NeedsTechnician
-from sms_gateway.modem_types import MessageRejected
+from sms_gateway.modem_types import MessageRejected, mask_number
 from sms_gateway.store import OutRow, SmsStore
 
 log = logging.getLogger(__name__)
@@ -83,11 +83,6 @@ class Doorbell:
         with self._cond:
             if self._rings == seen:
                 self._cond.wait(timeout)
-
-
-def mask(address: str) -> str:
-    """A phone number as logs may show it: the last two digits only."""
-    return f"…{address[-2:]}" if len(address) > 4 else "…"
 
 
 class OutboxWorker:
@@ -164,7 +159,9 @@ class OutboxWorker:
 
     def _send(self, row: OutRow) -> None:
         p = self.policy
-        log.debug("outbox %s: sending #%d (%s) to %s", self.modem_id, row.id, row.kind, mask(row.recipient))
+        log.debug(
+            "outbox %s: sending #%d (%s) to %s", self.modem_id, row.id, row.kind, mask_number(row.recipient)
+        )
         try:
             result = self.modem.send(
                 row.recipient,
