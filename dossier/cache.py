@@ -235,15 +235,20 @@ class Cache:
         etag: str = "",
         shadow: bool = False,
         bodies: Sequence[bytes] = (),
+        closed_before: float = 0.0,
     ) -> int:
         """Upsert a changes page and save its cursor in the same transaction; returns rows stored.
 
         ``bodies``, when given, are the items' JSON text as received (already validated into
-        ``items``): stored as they are instead of encoding each item again.
+        ``items``): stored as they are instead of encoding each item again. Dossiers closed before
+        ``closed_before`` (epoch seconds) that the cache does not hold are not stored: retention
+        would only purge them again.
         """
         table = "dossiers_shadow" if shadow else "dossiers"
         with self._lock, self._transaction():
-            stored = self._apply(table, items, self.clock(), emit_events=not shadow, bodies=bodies)
+            stored = self._apply(
+                table, items, self.clock(), emit_events=not shadow, bodies=bodies, closed_before=closed_before
+            )
             self._set_meta(cursor_key, cursor)
             self._set_meta(cursor_key + ".etag", etag)
         return stored
@@ -308,6 +313,7 @@ class Cache:
         emit_events: bool,
         skip_events_for_new: bool = True,
         bodies: Sequence[bytes] = (),
+        closed_before: float = 0.0,
     ) -> int:
         newest: dict[str, tuple[Dossier, bytes | None]] = {}
         for i, d in enumerate(items):
@@ -332,6 +338,8 @@ class Cache:
             if prev is not None and not (d.version > prev[0] or d.version == 0):
                 continue
             changed = d.updated_at.timestamp() if d.updated_at else now
+            if prev is None and d.status.is_closed and changed < closed_before:
+                continue
             rows.append(
                 (
                     code,

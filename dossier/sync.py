@@ -128,6 +128,7 @@ class Syncer:
                 etag=page.etag,
                 shadow=True,
                 bodies=page.bodies,
+                closed_before=self._retention_cutoff(),
             )
             cursor = page.cursor
             if not page.more:
@@ -138,6 +139,10 @@ class Syncer:
         self._set_last_sync()
         log.info("sync snapshot done: %d dossiers", rows)
         return SyncReport(pages, received, stored, True, False, time.monotonic() - started)
+
+    def _retention_cutoff(self) -> float:
+        """Dossiers closed before this time are past retention (epoch seconds)."""
+        return self.cache.clock() - self.retention_days * 86400
 
     def _set_last_sync(self) -> None:
         self.cache.set_meta("sync.last_success", str(time.time()))

@@ -134,3 +134,23 @@ def test_sample_codes_one_per_state(cache: Cache) -> None:
         cursor="c",
     )
     assert [s for _, s in cache.sample_codes()] == [Status.IN_PROGRESS, Status.FINISHED]
+
+
+def test_dossiers_closed_before_retention_are_not_stored_unless_cached(cache: Cache) -> None:
+    from datetime import datetime
+
+    from dossier.model import VN_TZ
+
+    long_ago = datetime(2020, 1, 1, tzinfo=VN_TZ)
+    cutoff = datetime(2021, 1, 1, tzinfo=VN_TZ).timestamp()
+    cache.apply_page([make_dossier(2)], cursor_key="k", cursor="a")
+    page = [
+        make_dossier(1, status=Status.RETURNED, updated_at=long_ago),  # new to the cache: skipped
+        make_dossier(2, version=2, status=Status.RETURNED, updated_at=long_ago),  # cached: updated
+        make_dossier(3, status=Status.IN_PROGRESS, updated_at=long_ago),  # open: kept
+    ]
+    assert cache.apply_page(page, cursor_key="k", cursor="b", closed_before=cutoff) == 2
+    assert cache.get(make_dossier(1).code) is None
+    entry = cache.get(make_dossier(2).code)
+    assert entry is not None and entry.dossier.status is Status.RETURNED
+    assert cache.get(make_dossier(3).code) is not None
