@@ -194,7 +194,7 @@ def main() -> int:
         plans = [
             ("instant modem, 1 modem", dict(modems=1, per_part=0.0, burst=400, light=20)),
             (f"{SECONDS_PER_PART:g} s/part, 1 modem", dict(modems=1, per_part=SECONDS_PER_PART, burst=13)),
-            (f"{SECONDS_PER_PART:g} s/part, 4 modems", dict(modems=4, per_part=SECONDS_PER_PART, burst=52)),
+            (f"{SECONDS_PER_PART:g} s/part, 4 modems", dict(modems=4, per_part=SECONDS_PER_PART, burst=104)),
         ]
         for name, kw in plans:
             work = root / name.replace(" ", "_").replace("/", "_").replace(",", "")
