@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 # Basic character set, indexed by septet value (0x1B is the escape to the extension table).
 BASIC = (
@@ -87,13 +87,13 @@ def ucs2_units(text: str) -> int:
     return len(text.encode("utf-16-be")) // 2
 
 
-def split_gsm7(text: str, limit: int = PART_GSM7) -> list[str]:
-    """Split GSM-7 text into parts of at most ``limit`` septets, never splitting an escape pair."""
+def _split(text: str, limit: int, cost: Callable[[str], int]) -> list[str]:
+    """Split ``text`` into parts whose characters cost at most ``limit`` in all, keeping characters whole."""
     parts: list[str] = []
     current: list[str] = []
     used = 0
     for ch in text:
-        n = char_septets(ch)
+        n = cost(ch)
         if used + n > limit:
             parts.append("".join(current))
             current, used = [], 0
@@ -102,23 +102,16 @@ def split_gsm7(text: str, limit: int = PART_GSM7) -> list[str]:
     if current or not parts:
         parts.append("".join(current))
     return parts
+
+
+def split_gsm7(text: str, limit: int = PART_GSM7) -> list[str]:
+    """Split GSM-7 text into parts of at most ``limit`` septets, never splitting an escape pair."""
+    return _split(text, limit, char_septets)
 
 
 def split_ucs2(text: str, limit: int = PART_UCS2) -> list[str]:
     """Split text into parts of at most ``limit`` UTF-16 units, never splitting a surrogate pair."""
-    parts: list[str] = []
-    current: list[str] = []
-    used = 0
-    for ch in text:
-        n = 2 if ord(ch) > 0xFFFF else 1
-        if used + n > limit:
-            parts.append("".join(current))
-            current, used = [], 0
-        current.append(ch)
-        used += n
-    if current or not parts:
-        parts.append("".join(current))
-    return parts
+    return _split(text, limit, lambda ch: 2 if ord(ch) > 0xFFFF else 1)
 
 
 def split_text(text: str, *, unicode: bool | None = None) -> tuple[list[str], bool]:
