@@ -245,6 +245,7 @@ class Modem:
         self._next_status = 0.0
         self._pin_refused = False
         self._warned_report_storage = False
+        self._report_check_wanted = False
         self._was_up = False
 
     @classmethod
@@ -380,6 +381,9 @@ class Modem:
                 request = self._requests.get_nowait()
             except queue.Empty:
                 request = None
+        if self._report_check_wanted:
+            self._report_check_wanted = False
+            self._check_report_storage()
         now = self._clock()
         if self._sweep_wanted or now >= self._next_sweep:
             self._sweep()
@@ -457,7 +461,7 @@ class Modem:
         self._set_status(connected=True, manufacturer=manufacturer, model=model, sim_state="READY",
                          reconnects=reconnects)  # fmt: skip
         log.info("modem %s connected (%s %s)", self.port, manufacturer, model)
-        self._check_report_storage()
+        self._report_check_wanted = True  # run from the serve loop, where a lost port is handled
         self._was_up = True
         self._emit(ModemUp(self.port, manufacturer, model))
 
