@@ -19,6 +19,7 @@ from barcode.events import ScanEvent
 from barcode.pipeline import DecodePipeline, FrameResult
 from barcode.settings import BarcodeSection
 from dossier.errors import ConfigError
+from tests.queues import drain
 
 CODE = "000.00.15.H56-240315-0001"
 OTHER = "000.00.15.H56-240315-0002"
@@ -48,15 +49,6 @@ def scanner_for(
     events: queue.Queue[ScanEvent] = queue.Queue()
     pipeline = DecodePipeline.from_settings(s)
     return CameraScanner(source, pipeline, events, settings=s, on_frame=on_frame), events
-
-
-def drain(events: queue.Queue[ScanEvent]) -> list[ScanEvent]:
-    out = []
-    while True:
-        try:
-            out.append(events.get_nowait())
-        except queue.Empty:
-            return out
 
 
 def test_same_code_in_view_is_reported_once_and_a_new_one_again() -> None:

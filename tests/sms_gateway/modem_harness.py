@@ -52,16 +52,6 @@ class Inbox:
             return [p.text for p in self.parts]
 
 
-def drain(events: queue.Queue[ModemEvent]) -> list[ModemEvent]:
-    """Everything queued so far."""
-    out = []
-    while True:
-        try:
-            out.append(events.get_nowait())
-        except queue.Empty:
-            return out
-
-
 @contextmanager
 def emulator(**kw: Any) -> Iterator[ModemEmulator]:
     """A started emulator, stopped afterwards."""

@@ -21,8 +21,9 @@ from sms_gateway.modem_types import (
     SendFailed,
 )
 from sms_gateway.reassembly import Part, assemble
+from tests.queues import drain
 
-from .modem_harness import Inbox, adapter, drain, emulator, wait_until
+from .modem_harness import Inbox, adapter, emulator, wait_until
 
 CODE = "HS 000.00.15.H56-240315-0001"
 
