@@ -4,10 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-# Debian packages: shared libraries the wheels load at run time (zbar for pyzbar), and gammu, the
-# independent AT client that checks the modem emulator's fidelity in the tests.
-APT_RUN := libzbar0
-APT_TEST := gammu
+# Debian packages: shared libraries the wheels load at run time (zbar for pyzbar; GL, mtdev and
+# espeak-ng for the kiosk), and for the tests: gammu, the
+# independent AT client that checks the modem emulator's fidelity; systemd-analyze; Chromium for the
+# fleet page; promtool (package prometheus) for the alert rules.
+APT_RUN := libzbar0 espeak-ng libgl1 libegl1 libgl1-mesa-dri libmtdev1 xclip
+APT_TEST := gammu systemd chromium prometheus
 
 .PHONY: run test bench lint deps system-deps test-deps clean
 

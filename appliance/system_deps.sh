@@ -8,8 +8,8 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 elif command -v dpkg-query >/dev/null; then
-  echo "Missing Debian packages. Run: sudo apt-get install -y ${missing[*]}"
+  echo "Missing Debian packages. Run: sudo apt-get install -y --no-install-recommends ${missing[*]}"
   exit 1
 fi
