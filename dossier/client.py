@@ -1,9 +1,10 @@
-"""Client of the province's central status API: the only module that imports requests.
+"""Client of the province's central status API: typed calls over the transport seam.
 
-Every call has connect and read timeouts; idempotent calls retry with backoff and jitter (urllib3
-``Retry``, honouring ``Retry-After``); bodies are size-limited, type-checked and validated against the
-model. Foreign exceptions are translated here, once, into ``dossier.errors``. The transport is a seam:
-tests may pass their own ``Transport``; production uses ``RequestsTransport``.
+Every call has connect and read timeouts and a wall-clock bound over the whole exchange; idempotent
+calls retry with backoff and jitter; a ``Retry-After`` is never slept here but returned, capped, in
+``CentralUnavailable.retry_after`` for the caller's own backoff. Bodies are size-limited, type-checked
+and validated against the model. HTTP itself (and the translation of its exceptions) lives in
+``dossier.transport``; tests may pass their own ``Transport``.
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote
 
 import msgspec
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from dossier.errors import (
     CentralBadResponse,
@@ -30,114 +29,24 @@ from dossier.errors import (
     InvalidRecord,
 )
 from dossier.model import Dossier, Status, explain_validation, parse_portal_time
+from dossier.transport import USER_AGENT, RawResponse, RequestsTransport, Transport
+
+__all__ = [
+    "USER_AGENT",
+    "CentralClient",
+    "ChangesPage",
+    "Enrollment",
+    "RawResponse",
+    "RequestsTransport",
+    "Transport",
+    "decode_changes_page",
+    "dossier_from_portal_lookup",
+]
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "motcua-edge/0.1"
-
-
-@dataclass(frozen=True)
-class RawResponse:
-    """What a transport returns: status, lower-cased headers, and the body (already size-limited)."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
-class Transport(Protocol):
-    """The seam between the client and HTTP."""
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        timeout: tuple[float, float],
-        retry: bool,
-        max_bytes: int,
-    ) -> RawResponse:
-        """Send one request; raise ``CentralUnavailable`` or ``CentralBadResponse`` on failure."""
-        ...
-
-
-class RequestsTransport:
-    """Production transport over a requests ``Session`` with urllib3 retries."""
-
-    def __init__(self, *, retries: int = 2, backoff: float = 0.3, verify: bool | str = True) -> None:
-        retry = Retry(
-            total=retries,
-            connect=retries,
-            read=retries,
-            status=retries,
-            backoff_factor=backoff,
-            backoff_jitter=backoff,
-            backoff_max=10.0,
-            status_forcelist=(429, 502, 503, 504),
-            allowed_methods=frozenset({"GET", "HEAD"}),
-            respect_retry_after_header=True,
-            raise_on_status=False,
-        )
-        self._retrying = self._session(retry, verify)
-        self._once = self._session(Retry(total=0, raise_on_status=False), verify)
-
-    @staticmethod
-    def _session(retry: Retry, verify: bool | str) -> requests.Session:
-        session = requests.Session()
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=2, pool_maxsize=8)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.verify = verify
-        session.headers["User-Agent"] = USER_AGENT
-        return session
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        timeout: tuple[float, float],
-        retry: bool,
-        max_bytes: int,
-    ) -> RawResponse:
-        """Send one request and read at most ``max_bytes`` of the answer within the read timeout."""
-        session = self._retrying if retry else self._once
-        started = time.monotonic()
-        try:
-            with session.request(
-                method, url, headers=dict(headers), data=body, timeout=timeout, stream=True
-            ) as resp:
-                declared = resp.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise CentralBadResponse(f"central sent {declared} bytes, more than {max_bytes}")
-                chunks: list[bytes] = []
-                total = 0
-                for chunk in resp.iter_content(chunk_size=65536):
-                    total += len(chunk)
-                    if total > max_bytes:
-                        raise CentralBadResponse(f"central sent more than {max_bytes} bytes")
-                    chunks.append(chunk)
-                    if time.monotonic() - started > timeout[0] + timeout[1] * (1 + bool(retry) * 3):
-                        raise CentralUnavailable("central answered too slowly")
-                headers_out = {k.lower(): v for k, v in resp.headers.items()}
-                return RawResponse(resp.status_code, headers_out, b"".join(chunks))
-        except requests.exceptions.SSLError as err:
-            raise CentralRejected(f"TLS verification of central failed: {_short(err)}") from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
-            raise CentralUnavailable(f"central unreachable: {_short(err)}") from None
-        except requests.exceptions.RetryError as err:
-            raise CentralUnavailable(f"central kept failing: {_short(err)}") from None
-        except requests.exceptions.RequestException as err:
-            raise CentralBadResponse(f"bad exchange with central: {_short(err)}") from None
-
-
-def _short(err: BaseException) -> str:
-    text = str(err)
-    return text if len(text) < 200 else text[:200] + "…"
+MAX_HEARTBEATS = 100
+MAX_INCONSISTENCIES = 500
 
 
 @dataclass(frozen=True)
@@ -152,29 +61,37 @@ class ChangesPage:
     bodies: tuple[bytes, ...] = ()  # the items' JSON text as received, when known (stored as is)
 
 
-class _WirePage(msgspec.Struct):
-    items: list[msgspec.Raw]  # each change validated on its own, and its JSON text kept for the cache
+class _WirePage(msgspec.Struct, gc=False):
+    items: list[msgspec.Raw]  # each change's JSON text, kept for the cache as received
     cursor: str
     more: bool
 
 
+class _TypedItems(msgspec.Struct, gc=False):
+    items: list[Dossier]  # every change validated in one pass over the page
+
+
 _PAGE_DECODER = msgspec.json.Decoder(_WirePage)
+_ITEMS_DECODER = msgspec.json.Decoder(_TypedItems)
 
 
 def decode_changes_page(body: bytes) -> ChangesPage:
-    """Validate a changes page's JSON text; raises ``CentralBadResponse``."""
+    """Validate a changes page's JSON text; raises ``CentralBadResponse`` naming a bad item."""
     try:
         page = _PAGE_DECODER.decode(body)
     except msgspec.ValidationError as err:
         raise CentralBadResponse(f"central sent an invalid changes page: {explain_validation(err)}") from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         raise CentralBadResponse("central sent malformed JSON") from None
-    items = []
-    for index, raw in enumerate(page.items):
-        try:
-            items.append(Dossier.decode(raw))
-        except InvalidRecord as err:
-            raise CentralBadResponse(f"central sent an invalid change (item {index}): {err}") from None
+    try:
+        items = _ITEMS_DECODER.decode(body).items
+    except (msgspec.ValidationError, RecursionError):
+        items = []
+        for index, raw in enumerate(page.items):  # again one by one, to name the bad item
+            try:
+                items.append(Dossier.decode(raw))
+            except InvalidRecord as err:
+                raise CentralBadResponse(f"central sent an invalid change (item {index}): {err}") from None
     return ChangesPage(tuple(items), page.cursor, page.more, bodies=tuple(bytes(r) for r in page.items))
 
 
@@ -204,6 +121,8 @@ class CentralClient:
         retries: int = 2,
         backoff: float = 0.3,
         verify: bool | str = True,
+        max_retry_after: float = 60.0,
+        max_call_seconds: float = 120.0,
     ) -> None:
         if adapter not in ("reference", "dvcqg"):
             raise ValueError(f"unknown central adapter {adapter!r}")
@@ -214,6 +133,8 @@ class CentralClient:
         self.adapter = adapter
         self.dvcqg_service = dvcqg_service
         self.dvcqg_unit = dvcqg_unit
+        self.max_retry_after = max_retry_after  # a longer Retry-After is cut to this (seconds)
+        self.max_call_seconds = max_call_seconds  # wall-clock bound of a call without its own deadline
         self.transport: Transport = transport or RequestsTransport(
             retries=retries, backoff=backoff, verify=verify
         )
@@ -235,6 +156,7 @@ class CentralClient:
             retries=section.retries,
             backoff=section.backoff,
             verify=verify,
+            max_retry_after=getattr(section, "max_retry_after", 60.0),
         )
 
     # --- calls ---------------------------------------------------------------------------------
@@ -279,6 +201,22 @@ class CentralClient:
         if not (isinstance(data, dict) and isinstance(data.get("device_id"), str) and data.get("api_key")):
             raise CentralBadResponse("enrolment answer needs device_id and api_key")
         return Enrollment(data["device_id"], str(data["api_key"]))
+
+    def send_heartbeats(self, batch: Sequence[Mapping[str, Any]]) -> None:
+        """Deliver 1..100 queued heartbeats (idempotent by device and ``seq``); 204 expected."""
+        if not 1 <= len(batch) <= MAX_HEARTBEATS:
+            raise ValueError(f"a heartbeat batch holds 1 to {MAX_HEARTBEATS} heartbeats, not {len(batch)}")
+        resp = self._call("POST", "/api/v1/devices/heartbeats", body={"heartbeats": [dict(h) for h in batch]})
+        self._expect_ok(resp)
+
+    def report_inconsistencies(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """Report cache/central mismatches (001 Art. 8.4) so central can re-synchronise; ≤ 500 items."""
+        if not items:
+            return
+        if len(items) > MAX_INCONSISTENCIES:
+            raise ValueError(f"at most {MAX_INCONSISTENCIES} inconsistencies per report, not {len(items)}")
+        resp = self._call("POST", "/api/v1/devices/inconsistencies", body={"items": [dict(i) for i in items]})
+        self._expect_ok(resp)
 
     def heartbeat(self, status: Mapping[str, Any]) -> None:
         """Report this device's health."""
@@ -329,13 +267,19 @@ class CentralClient:
             timeout=timeout,
             retry=deadline is None and method == "GET",
             max_bytes=self.max_body_bytes,
+            deadline=self.max_call_seconds if deadline is None else deadline,
         )
         if resp.status in (401, 403):
             raise CentralRejected(
                 f"central refused this device (HTTP {resp.status})", hint="enrol the device again"
             )
         if resp.status == 429 or resp.status >= 500:
-            raise CentralUnavailable(f"central answered HTTP {resp.status}")
+            wait = _retry_after(resp.headers.get("retry-after", ""), self.max_retry_after)
+            raise CentralUnavailable(
+                "central is busy" if resp.status in (429, 503) else f"central answered HTTP {resp.status}",
+                detail=f"HTTP {resp.status}" + (f", Retry-After {wait:.0f} s" if wait is not None else ""),
+                retry_after=wait,
+            )
         return resp
 
     def _expect_ok(self, resp: RawResponse) -> None:
@@ -361,6 +305,22 @@ class CentralClient:
         resp = self._call("POST", "", body=body, deadline=deadline)
         data = self._json(resp, expect=200)
         return dossier_from_portal_lookup(data, code)
+
+
+def _retry_after(value: str, cap: float) -> float | None:
+    """A ``Retry-After`` (seconds or an HTTP date) as seconds within ``[0, cap]``; ``None`` if absent."""
+    text = value.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return min(float(text[:12]), cap)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return min(max(when.timestamp() - time.time(), 0.0), cap)
 
 
 def _error_message(resp: RawResponse) -> str:

@@ -113,10 +113,15 @@ class CodeParser:
         if len(text) > MAX_INPUT_CHARS:
             raise InvalidCode(f"text is too long to be a dossier code ({len(text)} characters)")
         canonical = _CANONICAL.fullmatch(text)  # fast path: already canonical (lookups from the cache)
-        if canonical and canonical.group(4) != "0000":
-            try:
-                date(2000 + int(canonical.group(1)), int(canonical.group(2)), int(canonical.group(3)))
+        if canonical:
+            yy, mm, dd, seq = canonical.groups()
+            day = int(dd)
+            if seq != "0000" and 1 <= day <= 28 and "01" <= mm <= "12":  # a date whatever the month
                 return DossierCode(text)
+            try:
+                if seq != "0000":
+                    date(2000 + int(yy), int(mm), day)
+                    return DossierCode(text)
             except ValueError:
                 pass  # the slow path gives the reason
         first_reason = ""

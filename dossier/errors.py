@@ -62,7 +62,18 @@ class CentralError(MotcuaError):
 
 
 class CentralUnavailable(CentralError, TemporaryError):
-    """Central could not be reached in time (connection, timeout, 5xx, 429)."""
+    """Central could not be reached in time (connection, timeout, 5xx, 429).
+
+    ``str(err)`` is one short line a person may see; ``detail`` is the library's own text, for the log
+    only (once per outage); ``retry_after`` is the wait central asked for (seconds, already capped).
+    """
+
+    def __init__(
+        self, message: str, *, hint: str = "", detail: str = "", retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.detail = detail
+        self.retry_after = retry_after
 
 
 class CentralBadResponse(CentralError):

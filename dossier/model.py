@@ -20,6 +20,14 @@ from dossier.errors import InvalidRecord
 
 VN_TZ = timezone(timedelta(hours=7), "ICT")
 MAX_TEXT = 2000
+MAX_CODE = 200
+MAX_HASH = 200
+MAX_HISTORY = 200
+MAX_VERSION = 2**63 - 1  # SQLite's INTEGER is a signed 64-bit number
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # a time's own year (in its offset): no conversion can overflow then
+# Bumped whenever validation gets stricter: cached rows written under an older revision are checked
+# again when read (a row that no longer decodes is a cache miss), newer ones are trusted and decoded lazily.
+MODEL_REVISION = 2
 
 
 class Status(IntEnum):
@@ -102,12 +110,17 @@ _WORDING: dict[Status, tuple[str, str, str]] = {
 
 
 Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
-Version = Annotated[int, msgspec.Meta(ge=0)]
+Hash = Annotated[str, msgspec.Meta(max_length=MAX_HASH)]
+Version = Annotated[int, msgspec.Meta(ge=0, le=MAX_VERSION)]
 When = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class HistoryStep(msgspec.Struct, frozen=True, kw_only=True):
-    """One processing step, with the national portal's step fields."""
+def _out_of_window(name: str, value: datetime) -> ValueError:
+    return ValueError(f"{name}: {value.isoformat()[:40]} is outside the years 2000 to 2100")
+
+
+class HistoryStep(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One processing step, with the national portal's step fields (times bounded by ``Dossier``)."""
 
     at: When  # ThoiDiemXuLy
     action: Text = ""  # NoiDungXuLy
@@ -119,14 +132,16 @@ class HistoryStep(msgspec.Struct, frozen=True, kw_only=True):
     deadline_at: When | None = None  # NgayKetThucTheoQuyDinh
 
 
-class Dossier(msgspec.Struct, frozen=True, kw_only=True):
+class Dossier(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A dossier's state as a lookup shows it (003 Art. 12.3, 001 Art. 5.3).
 
     It is a msgspec ``Struct``: decoding and validating the wire form happens in C, several times
-    faster than ``json`` plus hand validation on this hardware (see README, "Libraries").
+    faster than ``json`` plus hand validation on this hardware (``bench/model_bench.py``). Every value
+    is bounded so that storing (SQLite's 64-bit integers) and rendering can never fail on it. It holds
+    no reference cycles, so the garbage collector need not track it (``gc=False``).
     """
 
-    code: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CODE)]
     version: Version
     status: Status
     agency_id: Text = ""
@@ -145,9 +160,28 @@ class Dossier(msgspec.Struct, frozen=True, kw_only=True):
     handling_officer: Text = ""
     note: Text = ""
     updated_at: When | None = None
-    history: tuple[HistoryStep, ...] = ()
-    owner_phone_hash: Text = ""
-    owner_id4_hash: Text = ""
+    history: Annotated[tuple[HistoryStep, ...], msgspec.Meta(max_length=MAX_HISTORY)] = ()
+    owner_phone_hash: Hash = ""
+    owner_id4_hash: Hash = ""
+
+    def __post_init__(self) -> None:
+        """Times within years 2000..2100, so that no conversion can overflow (rendering, SQLite's REAL)."""
+        for value in (
+            self.submitted_at,
+            self.received_at,
+            self.due_at,
+            self.finished_at,
+            self.returned_at,
+            self.updated_at,
+        ):
+            if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+                raise _out_of_window(_time_name(self, value), value)
+        for i, step in enumerate(self.history):  # checked here: one call per dossier, not per step
+            if not FIRST_YEAR <= step.at.year <= LAST_YEAR:
+                raise _out_of_window(f"history[{i}].at", step.at)
+            for name, value in (("started_at", step.started_at), ("deadline_at", step.deadline_at)):
+                if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+                    raise _out_of_window(f"history[{i}].{name}", value)
 
     def is_overdue(self, now: datetime) -> bool:
         """Late: processing ended after the due date, or has not ended and the due date has passed."""
@@ -172,9 +206,13 @@ class Dossier(msgspec.Struct, frozen=True, kw_only=True):
     def from_json(cls, data: Any) -> Dossier:
         """Validate a contract JSON object (parsed); raises ``InvalidRecord`` naming the bad field."""
         try:
-            return msgspec.convert(data, cls, strict=False)
+            dossier = msgspec.convert(data, cls, strict=False)
+            dossier.encode()  # text parsed by json.loads may hold lone surrogates: not storable, not sendable
         except msgspec.ValidationError as err:
             raise InvalidRecord(explain_validation(err)) from None
+        except UnicodeEncodeError:
+            raise InvalidRecord("text holds characters that are not valid Unicode") from None
+        return dossier
 
     @classmethod
     def decode(cls, body: bytes | str) -> Dossier:
@@ -185,6 +223,25 @@ class Dossier(msgspec.Struct, frozen=True, kw_only=True):
             raise InvalidRecord(explain_validation(err)) from None
         except msgspec.DecodeError as err:
             raise InvalidRecord(f"not valid JSON: {err}") from None
+        except RecursionError:
+            raise InvalidRecord("not valid JSON: nested too deeply") from None
+
+
+def mask_name(name: str) -> str:
+    """Family name kept, other names as initials: "Nguyễn Văn An" → "Nguyễn V. A."."""
+    words = name.split()
+    if not words:
+        return ""
+    if len(words) == 1:
+        return words[0][0] + "."
+    return " ".join([words[0]] + [w[0].upper() + "." for w in words[1:]])
+
+
+def _time_name(dossier: Dossier, value: datetime) -> str:
+    for name in ("submitted_at", "received_at", "due_at", "finished_at", "returned_at", "updated_at"):
+        if getattr(dossier, name) is value:
+            return name
+    return "time"
 
 
 def explain_validation(err: msgspec.ValidationError) -> str:

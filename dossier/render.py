@@ -8,19 +8,9 @@ from datetime import datetime
 from dossier.gsm7 import capacity, septet_length, to_gsm7, ucs2_units
 from dossier.gsm7 import segments as sms_segments
 from dossier.lookup import LookupResult, Outcome
-from dossier.model import VN_TZ, Dossier
+from dossier.model import VN_TZ, Dossier, mask_name
 
 __all__ = ["mask_name", "render_text", "render_sms", "sms_segments", "to_gsm7", "format_date"]
-
-
-def mask_name(name: str) -> str:
-    """Family name kept, other names as initials: "Nguyễn Văn An" → "Nguyễn V. A."."""
-    words = name.split()
-    if not words:
-        return ""
-    if len(words) == 1:
-        return words[0][0] + "."
-    return " ".join([words[0]] + [w[0].upper() + "." for w in words[1:]])
 
 
 def format_date(value: datetime | None, *, with_time: bool = False) -> str:

@@ -24,10 +24,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from dossier.errors import StorageError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,17 @@ class SqliteStore:
         self.conn = conn
         self.durable = durable
         self.lock = threading.RLock()
-        self.db = sqlite_utils.Database(conn)
+        self._db: sqlite_utils.Database | None = None
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """A sqlite_utils ``Database`` on the same connection (imported on first use: a cache hit
+        of ``motcua lookup`` must not pay for sqlite_utils and numpy)."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
 
     @classmethod
     def open(

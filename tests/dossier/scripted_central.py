@@ -32,6 +32,9 @@ class Faults:
     wrong_type: bool = False
     expired: bool = False  # answer 410 to any request with a cursor (for client tests)
     drop_after_fetch: bool = False
+    trickle: float = 0.0  # send dossier answers one byte every this many seconds (headers first)
+    trickle_headers: float = 0.0  # send even the status line and headers one byte at a time
+    post_status: int = 204  # answer to POSTs
 
 
 @dataclass
@@ -44,6 +47,10 @@ class State:
     requests: list[str] = field(default_factory=list)
     duplicate_pages: bool = False
     epoch: int = 0
+    posts: list[tuple[str, dict[str, object], dict[str, str]]] = field(
+        default_factory=list
+    )  # path, body, headers
+    stopped: threading.Event = field(default_factory=threading.Event)
 
     def compact(self) -> None:
         """Keep only the newest change per dossier; cursors from before are expired (410)."""
@@ -92,12 +99,38 @@ class _Handler(BaseHTTPRequestHandler):
             status, json.dumps({"error": {"code": code, "message": message}}).encode(), headers=headers
         )
 
+    def _trickle(self, data: bytes, every: float) -> None:
+        """Write ``data`` one byte at a time (a central that keeps a connection barely alive)."""
+        for i in range(len(data)):
+            if self.state.stopped.wait(every):
+                return
+            self.wfile.write(data[i : i + 1])
+            self.wfile.flush()
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+        st = self.state
+        st.requests.append(self.path)
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        st.posts.append((self.path, body, {k.lower(): v for k, v in self.headers.items()}))
+        if st.faults.status_5xx > 0:
+            st.faults.status_5xx -= 1
+            return self._error(503, "internal", "busy")
+        if st.faults.post_status == 204:
+            self.send_response(204)
+            self.end_headers()
+            return None
+        return self._error(st.faults.post_status, "bad_request", "refused")
+
     def do_GET(self) -> None:  # noqa: N802 (http.server API)
         st = self.state
         st.requests.append(self.path)
         f = st.faults
         if f.delay:
             time.sleep(f.delay)
+        if f.trickle_headers:
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"." * 600
+            return self._trickle(head + b"\r\n\r\n{}", f.trickle_headers)
         if f.status_5xx > 0:
             f.status_5xx -= 1
             headers = {"Retry-After": f.retry_after} if f.retry_after else None
@@ -114,7 +147,14 @@ class _Handler(BaseHTTPRequestHandler):
             d = st.dossiers.get(code)
             if d is None:
                 return self._error(404, "not_found", f"no dossier {code}")
-            return self._send(200, json.dumps(d.to_json()).encode())
+            body = json.dumps(d.to_json()).encode()
+            if f.trickle:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                return self._trickle(body, f.trickle)
+            return self._send(200, body)
         if url.path == "/api/v1/changes":
             q = parse_qs(url.query)
             cursor = q.get("cursor", [""])[0]
@@ -139,6 +179,7 @@ class _Handler(BaseHTTPRequestHandler):
 def scripted_central(state: State | None = None) -> Iterator[tuple[str, State]]:
     """Run the scripted server on 127.0.0.1; yields (base_url, state)."""
     st = state or State()
+    st.stopped.clear()
     handler = type("Handler", (_Handler,), {"state": st})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
@@ -147,5 +188,6 @@ def scripted_central(state: State | None = None) -> Iterator[tuple[str, State]]:
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", st
     finally:
+        st.stopped.set()
         server.shutdown()
         server.server_close()

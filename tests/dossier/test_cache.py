@@ -30,7 +30,8 @@ def cache(tmp_path: Path) -> Cache:
 def test_wal_mode_and_schema_version(cache: Cache) -> None:
     conn = sqlite3.connect(cache.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+    assert conn.execute("SELECT version FROM _schema WHERE component = 'cache'").fetchone()[0] >= 2
+    assert oct(cache.path.stat().st_mode & 0o777) == "0o600"
 
 
 def test_reopen_keeps_data_and_does_not_remigrate(tmp_path: Path) -> None:
@@ -85,8 +86,8 @@ def test_state_changes_become_events_once(cache: Cache) -> None:
 def test_a_failed_page_leaves_rows_and_cursor_unchanged(cache: Cache) -> None:
     cache.apply_page([make_dossier(1)], cursor_key="k", cursor="before")
     bad = make_dossier(2)
-    force_setattr(bad, "status", 99)  # crashes inside the transaction (int(status).is_closed)
-    with pytest.raises(AttributeError):
+    force_setattr(bad, "version", 2**70)  # too big for SQLite: fails inside the transaction
+    with pytest.raises(OverflowError):
         cache.apply_page([make_dossier(3), bad], cursor_key="k", cursor="after")
     assert cache.meta("k") == "before"
     assert cache.get(make_dossier(3).code) is None
@@ -154,3 +155,59 @@ def test_dossiers_closed_before_retention_are_not_stored_unless_cached(cache: Ca
     entry = cache.get(make_dossier(2).code)
     assert entry is not None and entry.dossier.status is Status.RETURNED
     assert cache.get(make_dossier(3).code) is not None
+
+
+def test_inconsistencies_are_reported_once(cache: Cache) -> None:
+    cache.record_inconsistency("A", 5, 4, channel="sms")
+    cache.record_inconsistency("B", 7, 6, channel="kiosk")
+    first = cache.unreported_inconsistencies(limit=1)
+    assert [(i["code"], i["cached_version"], i["central_version"], i["channel"]) for i in first] == [
+        ("A", 5, 4, "sms")
+    ]
+    assert set(first[0]) == {"id", "code", "cached_version", "central_version", "at", "channel", "reported"}
+    cache.mark_inconsistencies_reported([int(first[0]["id"])])  # type: ignore[call-overload]
+    assert [i["code"] for i in cache.unreported_inconsistencies()] == ["B"]
+    assert len(cache.inconsistencies()) == 2
+
+
+def test_a_cache_from_the_previous_schema_is_migrated_and_its_rows_checked_again(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE dossiers (code TEXT PRIMARY KEY, version INTEGER NOT NULL, status INTEGER NOT NULL,"
+        " agency_id TEXT NOT NULL, closed INTEGER NOT NULL, changed_at REAL NOT NULL, fetched_at REAL NOT NULL,"
+        " body TEXT NOT NULL);"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, code TEXT NOT NULL, old_status INTEGER,"
+        " new_status INTEGER NOT NULL, version INTEGER NOT NULL, at REAL NOT NULL);"
+        "CREATE TABLE inconsistencies (id INTEGER PRIMARY KEY, code TEXT, cached_version INTEGER,"
+        " central_version INTEGER, at FLOAT);"
+        "PRAGMA user_version = 1;"
+    )
+    good, bad = make_dossier(1), make_dossier(2)
+    bad_body = bad.encode().replace(b"2026-11-15", b"9999-12-31")  # what the old model let through
+    for d, body in ((good, good.encode()), (bad, bad_body)):
+        old.execute("INSERT INTO dossiers VALUES (?, 1, 4, ?, 0, 0, 0, ?)", (d.code, d.agency_id, body))
+    old.execute("INSERT INTO meta VALUES ('sync.cursor.x', 'c1')")
+    old.commit()
+    old.close()
+    cache = Cache(path)
+    assert cache.meta("sync.cursor.x") == "c1" and cache.count() == 2
+    assert cache.get(good.code) is not None
+    assert cache.peek(good.code)[3] is False  # type: ignore[index]  # written under an older model
+    assert cache.get(bad.code) is None and cache.undecodable_rows == 1 and cache.count() == 1
+    cache.put(make_dossier(1, version=2, status=Status.FINISHED))  # the event trigger exists
+    assert [e.new_status for e in cache.events_after(0)] == [Status.FINISHED]
+    assert cache.peek(good.code)[3] is True  # type: ignore[index]
+
+
+def test_sync_status_is_recorded(cache: Cache) -> None:
+    assert cache.sync_status()["last_success"] is None
+    assert cache.record_sync_failure("central is busy") == 1
+    assert cache.record_sync_failure("central is busy") == 2
+    status = cache.sync_status()
+    assert status["consecutive_failures"] == 2 and status["last_error"] == "central is busy"
+    cache.record_sync_success(1_800_000_000.0, ["000.00.15.H56"])
+    status = cache.sync_status()
+    assert status["consecutive_failures"] == 0 and status["confirmed_until"] == 1_800_000_000.0
+    assert status["last_success"] is not None and status["last_error_at"] is not None

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import CentralServiceSection
 from central.app import create_app
+from central.settings import CentralServiceSection
 from central.store import CentralStore
 from central.testing import run_server
 from dossier.client import CentralClient
@@ -26,32 +26,34 @@ SEED = [make_dossier(n) for n in range(1, 8)] + [make_dossier(20, agency="000.00
 
 
 @contextmanager
-def real_central(tmp_path: Path) -> Iterator[str]:
+def real_central(tmp_path: Path) -> Iterator[tuple[str, str]]:
     store = CentralStore(tmp_path / "central.db")
     store.bulk_insert(SEED, datetime.now(VN_TZ))
+    _, api_key = store.enroll_local("contract-test", "sms", datetime.now(VN_TZ))  # reads need a device
     store.close()
     app = create_app(CentralServiceSection(), db_path=tmp_path / "central.db")
     with run_server(app) as url:
-        yield url
+        yield url, api_key
 
 
 @contextmanager
-def fake_central(tmp_path: Path) -> Iterator[str]:
+def fake_central(tmp_path: Path) -> Iterator[tuple[str, str]]:
     with scripted_central() as (url, state):
         for d in SEED:
             state.put(d)
-        yield url
+        yield url, ""
 
 
 @pytest.fixture(params=["real", "scripted"])
-def central_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def central_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
     factory = real_central if request.param == "real" else fake_central
-    with factory(tmp_path) as url:
-        yield url
+    with factory(tmp_path) as pair:
+        yield pair
 
 
-def client(url: str) -> CentralClient:
-    return CentralClient(url, connect_timeout=2, read_timeout=5, retries=0)
+def client(central: tuple[str, str]) -> CentralClient:
+    url, api_key = central
+    return CentralClient(url, api_key=api_key, connect_timeout=2, read_timeout=5, retries=0)
 
 
 def same_content(a: Dossier, b: Dossier) -> bool:
@@ -59,17 +61,17 @@ def same_content(a: Dossier, b: Dossier) -> bool:
     return all(getattr(a, k) == getattr(b, k) for k in keep)
 
 
-def test_dossier_by_code(central_url: str) -> None:
+def test_dossier_by_code(central_url: tuple[str, str]) -> None:
     got = client(central_url).get_dossier(SEED[0].code)
     assert same_content(got, SEED[0]) and got.version >= 1
 
 
-def test_unknown_code_is_not_found(central_url: str) -> None:
+def test_unknown_code_is_not_found(central_url: tuple[str, str]) -> None:
     with pytest.raises(DossierNotFound):
         client(central_url).get_dossier("000.00.15.H56-261110-0999")
 
 
-def test_changes_feed_pages_to_the_end_then_304(central_url: str) -> None:
+def test_changes_feed_pages_to_the_end_then_304(central_url: tuple[str, str]) -> None:
     c = client(central_url)
     seen: dict[str, Dossier] = {}
     cursor = None
@@ -83,6 +85,6 @@ def test_changes_feed_pages_to_the_end_then_304(central_url: str) -> None:
     assert c.changes([], cursor, etag=page.etag).not_modified
 
 
-def test_changes_feed_filters_by_agency(central_url: str) -> None:
+def test_changes_feed_filters_by_agency(central_url: tuple[str, str]) -> None:
     page = client(central_url).changes(["000.00.16.H56"], None, limit=100)
     assert [d.code for d in page.items] == [SEED[-1].code]

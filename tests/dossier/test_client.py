@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -64,7 +65,6 @@ def test_slower_than_the_deadline_is_unavailable(server: tuple[str, State]) -> N
 def test_5xx_is_unavailable_and_retried_for_get(server: tuple[str, State]) -> None:
     url, state = server
     state.faults.status_5xx = 1
-    state.faults.retry_after = "0"
     page = client(url, retries=2, backoff=0.01).changes([], None)
     assert len(page.items) == 5
     assert len(state.requests) == 2  # one 503, one retry
@@ -125,7 +125,7 @@ def test_bearer_token_and_401(server: tuple[str, State]) -> None:
     url, _ = server
 
     class Recording:
-        def request(self, method, url, *, headers, body, timeout, retry, max_bytes):  # type: ignore[no-untyped-def]
+        def request(self, method, url, *, headers, body, timeout, retry, max_bytes, deadline):  # type: ignore[no-untyped-def]
             from dossier.client import RawResponse
 
             self.headers = headers
@@ -183,3 +183,87 @@ def test_changes_keep_each_items_json_text(server: tuple[str, State]) -> None:
     page = client(server[0]).changes([], None)
     assert len(page.bodies) == len(page.items) == 5
     assert all(Dossier.decode(b) == d for b, d in zip(page.bodies, page.items, strict=True))
+
+
+def _bounded(fn, seconds: float):  # type: ignore[no-untyped-def]
+    """Run ``fn`` on a thread; fail (instead of hanging the suite) if it takes longer than ``seconds``."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(fn())
+        except BaseException as err:  # noqa: BLE001 (handed to the test)
+            outcome.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still waiting after {seconds} s"
+    return outcome[0]
+
+
+def test_retry_after_is_never_slept_but_returned_capped(server: tuple[str, State]) -> None:
+    url, state = server
+    state.faults.status_5xx = 1
+    state.faults.retry_after = "3600"
+    err = _bounded(lambda: client(url, retries=2, max_retry_after=60).changes([], None), 10)
+    assert isinstance(err, CentralUnavailable) and err.retry_after == 60
+    assert len(state.requests) == 1  # not retried behind the caller's back
+    assert str(err) == "central is busy"
+
+
+def test_retry_after_as_an_http_date(server: tuple[str, State]) -> None:
+    url, state = server
+    state.faults.status_5xx = 1
+    state.faults.retry_after = "Wed, 21 Oct 2015 07:28:00 GMT"  # in the past: no wait
+    err = _bounded(lambda: client(url, retries=2).changes([], None), 10)
+    assert isinstance(err, CentralUnavailable) and err.retry_after == 0
+
+
+@pytest.mark.parametrize("fault", ["trickle", "trickle_headers"])
+def test_a_trickling_central_is_cut_at_the_deadline(server: tuple[str, State], fault: str) -> None:
+    url, state = server
+    setattr(state.faults, fault, 0.1)  # ~600 bytes: a minute; every single read is well within its timeout
+    err = _bounded(lambda: client(url, read_timeout=5).get_dossier(make_dossier(1).code, deadline=0.5), 10)
+    assert isinstance(err, CentralUnavailable) and str(err) == "central answered too slowly"
+
+
+def test_calls_without_a_deadline_are_bounded_too(server: tuple[str, State]) -> None:
+    url, state = server
+    state.faults.trickle = 0.1
+    c = client(url, read_timeout=5, retries=2, max_call_seconds=0.5)
+    err = _bounded(lambda: c.get_dossier(make_dossier(1).code), 10)
+    assert isinstance(err, CentralUnavailable)
+
+
+def test_unreachable_central_is_one_short_line_and_the_detail_apart() -> None:
+    with pytest.raises(CentralUnavailable) as info:
+        client("http://127.0.0.1:9").get_dossier("000.00.15.H56-261110-0001")
+    assert str(info.value) == "central refused the connection"
+    assert "refused" in info.value.detail.lower()
+    assert "0x" not in info.value.detail and "261110" not in info.value.detail
+
+
+def test_send_heartbeats_and_report_inconsistencies(server: tuple[str, State]) -> None:
+    url, state = server
+    c = client(url, api_key="k1")
+    hb = {"seq": 1, "sent_at": "2026-11-10T08:30:00+07:00", "version": "0.1", "role": "sms", "site": "x"}
+    c.send_heartbeats([hb])
+    item = {"id": 3, "code": "C", "cached_version": 5, "central_version": 4, "at": 1.0, "channel": "sms"}
+    c.report_inconsistencies([item])
+    c.report_inconsistencies([])  # nothing to send: no request
+    assert [(p, b) for p, b, _ in state.posts] == [
+        ("/api/v1/devices/heartbeats", {"heartbeats": [hb]}),
+        ("/api/v1/devices/inconsistencies", {"items": [item]}),
+    ]
+    assert all(h["authorization"] == "Bearer k1" for _, _, h in state.posts)
+    with pytest.raises(ValueError):
+        c.send_heartbeats([])
+    with pytest.raises(ValueError):
+        c.report_inconsistencies([item] * 501)
+    state.faults.post_status = 422
+    with pytest.raises(CentralBadResponse, match="422"):
+        c.send_heartbeats([hb])
+    state.faults.status_5xx = 1
+    with pytest.raises(CentralUnavailable):
+        c.report_inconsistencies([item])

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,8 +17,9 @@ import pytest
 from dossier.cache import Cache
 from dossier.client import CentralClient
 from dossier.errors import InvalidCode
-from dossier.lookup import LookupService, Outcome
+from dossier.lookup import LookupResult, LookupService, Outcome
 from dossier.model import Status
+from dossier.sync import Syncer
 from tests.dossier.factory import make_dossier
 from tests.dossier.scripted_central import State, scripted_central
 
@@ -98,7 +104,7 @@ def test_central_down_serves_cache_marked_as_of(tmp_path: Path) -> None:
     assert r.outcome is Outcome.FOUND and r.source == "stale" and r.age_seconds == pytest.approx(3600)
     r = svc.lookup(make_dossier(2).code)
     assert r.outcome is Outcome.UNAVAILABLE and r.source == "none" and r.reason
-    assert not svc.availability.up
+    assert svc.breaker_state()["failures"] >= 1 and svc.breaker_state()["last_error"]
     svc.close()
 
 
@@ -160,4 +166,133 @@ def test_invalid_code_is_the_callers_mistake(tmp_path: Path, central: tuple[str,
     svc = service(tmp_path, central[0], Clock())
     with pytest.raises(InvalidCode, match="not a date"):
         svc.lookup("000.00.15.H56-241315-0001")
+    svc.close()
+
+
+def test_closing_never_waits_for_an_abandoned_fetch(tmp_path: Path, central: tuple[str, State]) -> None:
+    url, state = central
+    state.faults.trickle = 0.1  # the answer would take a minute
+    svc = service(tmp_path, url, Clock(), central_deadline=30.0)
+    started = time.monotonic()
+    r = svc.lookup(make_dossier(1).code, deadline=0.3)
+    assert r.outcome is Outcome.UNAVAILABLE
+    svc.close()
+    assert time.monotonic() - started < 5  # the fetch still trickles on its daemon thread
+
+
+def test_a_process_exits_without_waiting_for_a_trickling_fetch(
+    tmp_path: Path, central: tuple[str, State]
+) -> None:
+    url, state = central
+    state.faults.trickle = 0.1
+    script = (
+        "import sys; from dossier.cache import Cache; from dossier.client import CentralClient;"
+        " from dossier.lookup import LookupService;"
+        f" s = LookupService(Cache({str(tmp_path / 'p.db')!r}), CentralClient({url!r}, read_timeout=5),"
+        " central_deadline=60);"
+        f" r = s.lookup({make_dossier(1).code!r}, deadline=0.3); s.close(); print(r.outcome.value)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.stdout.strip() == "unavailable", done.stderr
+
+
+def test_observer_sees_every_lookup_and_cannot_break_one(
+    tmp_path: Path, central: tuple[str, State], caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[tuple[str, float]] = []
+
+    def observer(result: LookupResult, elapsed: float) -> None:
+        seen.append((result.source, elapsed))
+        raise RuntimeError("metrics broke")
+
+    svc = service(tmp_path, central[0], Clock(), observer=observer)
+    code = make_dossier(1).code
+    for _ in range(3):
+        assert svc.lookup(code).outcome is Outcome.FOUND
+    assert [s for s, _ in seen] == ["central", "cache", "cache"] and all(e >= 0 for _, e in seen)
+    assert sum("observer failed" in r.getMessage() for r in caplog.records) == 1
+    svc.close()
+
+
+def test_json_masks_names_like_the_screen_and_never_carries_hashes(
+    tmp_path: Path, central: tuple[str, State]
+) -> None:
+    url, state = central
+    state.put(make_dossier(1, version=2, owner_phone_hash="sha256$ab$cd", owner_id4_hash="sha256$ef$01"))
+    svc = service(tmp_path, url, Clock())
+    for r in (svc.lookup(make_dossier(1).code), svc.lookup(make_dossier(1).code)):  # central, then cache
+        masked, full = r.to_json(), r.to_json(unmasked=True)
+        assert masked["dossier"]["applicant_name"] == "Nguyễn V. A."  # type: ignore[index]
+        assert full["dossier"]["applicant_name"] == "Nguyễn Văn An"  # type: ignore[index]
+        for data in (masked, full):
+            text = json.dumps(data, ensure_ascii=False)
+            assert "owner_" not in text and "sha256" not in text
+    svc.close()
+
+
+def test_central_down_is_one_short_reason_and_one_warning_per_outage(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="dossier")
+    client = CentralClient("http://127.0.0.1:9", connect_timeout=0.5, read_timeout=0.5, retries=0)
+    svc = LookupService(Cache(tmp_path / "c.db"), client, central_deadline=1.0)
+    reasons = {svc.lookup(make_dossier(n).code).reason for n in range(1, 8)}
+    assert all(len(r) < 60 and "Pool" not in r and "0x" not in r for r in reasons), reasons
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "Pool" not in warnings[0].getMessage()
+    assert not any("object at 0x" in r.getMessage() for r in caplog.records)
+    svc.close()
+
+
+def test_a_row_that_no_longer_decodes_is_a_counted_miss(
+    tmp_path: Path, central: tuple[str, State], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, state = central
+    state.put(make_dossier(2))
+    svc = service(tmp_path, url, Clock())
+    first, second = make_dossier(1), make_dossier(2)
+    svc.cache.put(first)
+    svc.cache.put(second)
+    conn = sqlite3.connect(svc.cache.path)
+    bad_date = first.encode().replace(b"2026-11-15", b"9999-12-31")  # accepted by an older model
+    conn.execute("UPDATE dossiers SET body = ?, model = 0 WHERE code = ?", (bad_date, first.code))
+    conn.execute("UPDATE dossiers SET body = '{\"code\": 1' WHERE code = ?", (second.code,))  # disk error
+    conn.commit()
+    conn.close()
+    r = svc.lookup(first.code)
+    assert r.outcome is Outcome.FOUND and r.source == "central" and r.dossier == first  # a miss, refilled
+    r = svc.lookup(second.code)  # written by this model: trusted, decoded on use
+    assert r.dossier is None and svc.cache.get(second.code) is None  # dropped: the next lookup refills it
+    assert svc.lookup(second.code).dossier == make_dossier(2)
+    assert svc.cache.undecodable_rows == 2
+    logged = [r.getMessage() for r in caplog.records if "no longer decodes" in r.getMessage()]
+    assert len(logged) == 2 and all("Nguy" not in m for m in logged)
+    svc.close()
+
+
+def test_a_dossier_confirmed_by_sync_is_current(tmp_path: Path, central: tuple[str, State]) -> None:
+    url, state = central
+    other = make_dossier(5, agency="000.00.16.H56")
+    state.put(other)
+    clock = Clock()
+    svc = service(tmp_path, url, clock)
+    syncer = Syncer(svc.cache, CentralClient(url, retries=0), agencies=["000.00.15.H56"])
+    syncer.sync_once()
+    assert svc.lookup(other.code).source == "central"
+    clock.t += 3600  # far past fresh_seconds (60) since both were fetched
+    syncer.sync_once()  # 304: nothing changed up to now
+    asked = len(state.requests)
+    r = svc.lookup(make_dossier(1).code)
+    assert r.source == "cache" and r.age_seconds == pytest.approx(0, abs=1)
+    assert r.as_of is not None and r.as_of.timestamp() == pytest.approx(clock.t)
+    r = svc.lookup(other.code)  # an agency this device does not sync: its age is its fetch's
+    assert r.source == "stale" and r.age_seconds == pytest.approx(3600)
+    wait_until(lambda: len(state.requests) == asked + 1)  # one background refresh: the stale one only
+    assert "/dossiers/" in state.requests[-1] and other.code in state.requests[-1]
     svc.close()

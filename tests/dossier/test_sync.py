@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from msgspec.structs import force_setattr
 
 from dossier.cache import Cache
 from dossier.client import CentralClient
-from dossier.errors import CentralUnavailable, StorageError
+from dossier.errors import CentralBadResponse, CentralUnavailable, StorageError
 from dossier.model import VN_TZ, Status
-from dossier.sync import Syncer
+from dossier.sync import Syncer, SyncReport
 from tests.dossier.factory import make_dossier
 from tests.dossier.scripted_central import State, scripted_central
 
@@ -159,3 +162,132 @@ def test_sync_applies_retention(tmp_path: Path) -> None:
         s = syncer(tmp_path, url, retention_days=30)
         s.sync_once()
         assert s.cache.get(old.code) is None and s.cache.get(make_dossier(2).code) is not None
+
+
+def wait_until(cond, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "condition not reached"
+        time.sleep(0.02)
+
+
+def test_retry_after_is_capped_and_the_wait_is_interruptible(tmp_path: Path) -> None:
+    with scripted_central() as (url, state):
+        state.faults.status_5xx = 1000
+        state.faults.retry_after = "3600"
+        client = CentralClient(url, connect_timeout=1, read_timeout=2, retries=2, max_retry_after=60)
+        s = Syncer(Cache(tmp_path / "c.db"), client, interval=0.05, max_backoff=0.1)
+        stop = threading.Event()
+        t = threading.Thread(target=s.run, args=(stop,), daemon=True)
+        t.start()
+        wait_until(lambda: s.cache.sync_status()["consecutive_failures"] >= 1)
+        wait_until(lambda: s.last_delay > 0)
+        assert 60 <= s.last_delay <= 61  # central's hour, capped; the loop's backoff owns the wait
+        status = s.cache.sync_status()
+        assert status["last_error"] == "central is busy" and status["last_error_at"] is not None
+        assert status["last_success"] is None
+        stop.set()
+        t.join(5)
+        assert not t.is_alive()
+
+
+def test_storage_errors_are_retried_and_recorded_never_fatal(tmp_path: Path) -> None:
+    with scripted_central() as (url, state):
+        state.put(make_dossier(1))
+        s = syncer(tmp_path, url, interval=0.05, max_backoff=0.1)
+        s.cache.store.conn.execute("PRAGMA busy_timeout=50")
+        locker = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")  # another process holds the write lock: "database is locked"
+        stop = threading.Event()
+        reports: list[SyncReport] = []
+        t = threading.Thread(target=s.run, args=(stop,), kwargs={"on_report": reports.append}, daemon=True)
+        t.start()
+        wait_until(lambda: s.failures >= 2)
+        assert t.is_alive() and not reports
+        locker.execute("ROLLBACK")
+        locker.close()
+        wait_until(lambda: bool(reports))
+        stop.set()
+        t.join(5)
+        status = s.cache.sync_status()
+        assert s.cache.count() == 1 and status["last_success"] is not None
+        assert status["consecutive_failures"] == 0 and status["confirmed_until"] is not None
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.count(),
+        lambda c: c.meta("k"),
+        lambda c: c.purge(30),
+        lambda c: c.swap_shadow(cursor_key="k", cursor="c"),
+        lambda c: c.get("x"),
+        lambda c: c.peek("x"),
+        lambda c: c.sync_status(),
+        lambda c: c.checkpoint(),
+        lambda c: c.unreported_inconsistencies(),
+    ],
+)
+def test_every_storage_failure_is_a_storage_error(tmp_path: Path, call) -> None:  # type: ignore[no-untyped-def]
+    cache = Cache(tmp_path / "c.db")
+    cache.close()
+    with pytest.raises(StorageError):
+        call(cache)
+
+
+def test_an_interrupted_resnapshot_resumes_from_its_shadow_cursor(
+    tmp_path: Path, central: tuple[str, State]
+) -> None:
+    url, state = central
+    s = syncer(tmp_path, url)
+    s.sync_once()
+    state.put(make_dossier(7, version=2, status=Status.RETURNED))
+    state.compact()  # the device's cursor is now expired: a resnapshot of 25 dossiers, 3 pages
+    client = s.source
+    pages = 0
+
+    class DiesAfterTwoPages:
+        def changes(self, *a: object, **k: object):  # type: ignore[no-untyped-def]
+            nonlocal pages
+            pages += 1
+            if pages > 3:  # the 410, then two snapshot pages
+                raise CentralUnavailable("connection lost")
+            return client.changes(*a, **k)  # type: ignore[arg-type]
+
+    s.source = DiesAfterTwoPages()
+    with pytest.raises(CentralUnavailable):
+        s.sync_once()
+    shadow_cursor = s.cache.meta(s.shadow_key)
+    assert shadow_cursor and s.cache.get(make_dossier(7).code).version == 1  # type: ignore[union-attr]
+    state.requests.clear()
+    s2 = Syncer(Cache(tmp_path / "c.db"), client, page_size=10)  # a fresh process
+    report = s2.sync_once()
+    assert report.resnapshot and report.pages == 1  # only the page that was missing
+    assert f"cursor={shadow_cursor}" in state.requests[0].replace("%3D", "=")
+    assert s2.cache.count() == 25 and s2.cache.get(make_dossier(7).code).version == 2  # type: ignore[union-attr]
+    assert [e.new_status for e in s2.cache.events_after(0)] == [Status.RETURNED]
+    assert not s2.cache.meta(s2.shadow_key) and not s2.cache.shadow_in_progress()
+    assert s2.sync_once().not_modified
+
+
+def test_an_expired_shadow_cursor_restarts_the_snapshot(tmp_path: Path, central: tuple[str, State]) -> None:
+    url, state = central
+    s = syncer(tmp_path, url)
+    s.cache.begin_shadow(cursor_key=s.shadow_key)
+    s.cache.set_meta(s.shadow_key, "MDox")  # epoch 0, seq 1
+    state.compact()  # epoch 1: that cursor is gone
+    report = s.sync_once()
+    assert report.resnapshot and s.cache.count() == 25
+
+
+def test_a_version_beyond_sqlite_is_an_invalid_change_not_a_crash(
+    tmp_path: Path, central: tuple[str, State]
+) -> None:
+    url, state = central
+    bad = make_dossier(30)
+    force_setattr(bad, "version", 2**63)
+    state.log.append(bad)
+    s = syncer(tmp_path, url)
+    with pytest.raises(CentralBadResponse, match="version"):
+        s.sync_once()
+    assert s.cache.count() == 0 and not s.cache.meta(s.cursor_key)  # nothing half-written
