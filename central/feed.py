@@ -14,7 +14,7 @@ import binascii
 import hashlib
 import hmac
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from central.errors import BadCursor, StaleCursor
@@ -75,9 +75,14 @@ class CursorCodec:
         return mode, seq
 
 
-def make_etag(store: CentralStore, agencies: Sequence[str], seq: int, latest: int, horizon: int) -> str:
-    """Entity tag of a feed answer after ``seq`` (same agencies, nothing newer, same horizon → same tag)."""
-    text = f"{store.epoch}|{'|'.join(sorted(set(agencies)))}|{seq}|{latest}|{horizon}"
+def make_etag(
+    store: CentralStore, agencies: Sequence[str], seq: int, latest: int, horizon: int, variant: str = ""
+) -> str:
+    """Entity tag of a feed answer after ``seq`` (same agencies, nothing newer, same horizon → same tag).
+
+    ``variant`` names the representation (the citizen-facing view differs from the full one).
+    """
+    text = f"{store.epoch}|{'|'.join(sorted(set(agencies)))}|{seq}|{latest}|{horizon}|{variant}"
     return '"' + hashlib.sha256(text.encode()).hexdigest()[:24] + '"'
 
 
@@ -97,8 +102,12 @@ def changes_page(
     cursor: str | None,
     limit: int,
     if_none_match: str = "",
+    view: Callable[[bytes], bytes] | None = None,
 ) -> FeedAnswer:
-    """One page of the changes feed; raises ``BadCursor`` / ``StaleCursor``."""
+    """One page of the changes feed; raises ``BadCursor`` / ``StaleCursor``.
+
+    ``view`` rewrites each stored body (the citizen-facing view of open reads); None sends them as stored.
+    """
     agencies = sorted(set(agencies))
     horizon = store.horizon
     if cursor:
@@ -109,7 +118,7 @@ def changes_page(
         mode, after = SNAPSHOT, 0
     latest = store.latest_seq(agencies)
     if after >= latest:  # caught up: the answer is empty and stable until something changes
-        etag = make_etag(store, agencies, after, latest, horizon)
+        etag = make_etag(store, agencies, after, latest, horizon, "public" if view else "")
         if if_none_match and etag_matches(if_none_match, etag):
             return FeedAnswer(304, b"", etag)
         return FeedAnswer(200, _body([], codec.encode(INCREMENTAL, after, agencies), False), etag)
@@ -119,8 +128,9 @@ def changes_page(
     last = rows[-1][0] if rows else after
     latest = max(latest, last)
     out_mode = SNAPSHOT if (more and mode == SNAPSHOT) else INCREMENTAL
-    etag = make_etag(store, agencies, last, latest, horizon)
-    return FeedAnswer(200, _body([b for _, b in rows], codec.encode(out_mode, last, agencies), more), etag)
+    etag = make_etag(store, agencies, last, latest, horizon, "public" if view else "")
+    bodies = [view(b) for _, b in rows] if view else [b for _, b in rows]
+    return FeedAnswer(200, _body(bodies, codec.encode(out_mode, last, agencies), more), etag)
 
 
 def _body(items: list[bytes], cursor: str, more: bool) -> bytes:

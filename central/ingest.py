@@ -2,20 +2,24 @@
 
 Each source is validated row by row; good rows are written in one transaction per call and the report
 names every rejected row: ``{"accepted": n, "rejected": [{"index", "reason"}], "warnings": [...]}``.
-Owner phone numbers and ID numbers are hashed on the way in (``secret_hash``); clear values are never
-stored.
+A bad row never aborts the others: a number that does not fit SQLite, a time outside the years
+2000..2100, a field of the wrong type, a CSV field over the csv module's limit are each that row's
+reason. Only a payload wrong as a whole (not JSON, nested deeper than ``MAX_DEPTH``, unknown ``service``
+or CSV column) is refused as a whole. Owner phone numbers and ID numbers are hashed on the way in
+(``secret_hash``); clear values are never stored.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import msgspec
 from msgspec.structs import replace
 
 from central.store import CentralStore, Writer
@@ -36,6 +40,9 @@ from dossier.model import (
 log = logging.getLogger(__name__)
 
 MAX_ROWS = 50_000
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # as the dossier model's window, named after the portal's field here
+MAX_DEPTH = 32  # JSON nesting: portal payloads need 4
+MAX_REPORT_LINES = 50  # rows listed by ``Report.to_text``; the JSON report lists them all
 CSV_COLUMNS = (
     "code",
     "status",
@@ -87,6 +94,20 @@ class Report:
             "warnings": self.warnings,
         }
 
+    def to_text(self) -> str:
+        """The report for people: counts, then each rejected row and warning on its own line."""
+        lines = [
+            f"accepted: {self.accepted} rows ({self.unchanged} unchanged), rejected: {len(self.rejected)},"
+            f" warnings: {len(self.warnings)}"
+        ]
+        for title, notes in (("rejected", self.rejected), ("warnings", self.warnings)):
+            if notes:
+                lines.append(f"{title} (row index from 0, in file order):")
+                lines += [f"  row {n['index']}: {n['reason']}" for n in notes[:MAX_REPORT_LINES]]
+                if len(notes) > MAX_REPORT_LINES:
+                    lines.append(f"  … and {len(notes) - MAX_REPORT_LINES} more")
+        return "\n".join(lines)
+
 
 class Ingestor:
     """Validates records and writes them to a ``CentralStore``."""
@@ -123,8 +144,11 @@ class Ingestor:
 
     def csv_text(self, text: str, now: datetime) -> Report:
         """CSV with a header row naming columns from ``CSV_COLUMNS`` (``code`` and ``status`` required)."""
-        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-        header = [h.strip() for h in (reader.fieldnames or [])]
+        reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+        try:
+            header = [h.strip() for h in next(reader, [])]
+        except csv.Error as err:
+            raise InvalidInput(f"CSV header line cannot be read: {err}") from None
         unknown = [h for h in header if h not in CSV_COLUMNS]
         if unknown:
             raise InvalidInput(
@@ -133,18 +157,27 @@ class Ingestor:
         missing = [c for c in CSV_REQUIRED if c not in header]
         if missing:
             raise InvalidInput(f"CSV header lacks the column {missing[0]!r}")
-        reader.fieldnames = header
-        rows = []
-        for row in reader:
-            if None in row:
-                row = {k: v for k, v in row.items() if k is not None} | {"__extra__": True}
+        rows: list[Any] = []
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as err:  # the reader goes on with the next line
+                rows.append(_CsvProblem(f"line {reader.line_num}: {err}"))
+                continue
+            if not fields:
+                continue  # blank line
+            row: dict[str, Any] = dict(zip(header, fields, strict=False))
+            if len(fields) > len(header):
+                row["__extra__"] = True
             rows.append(row)
         return self._run(rows, now, self._csv_row)
 
     # --- row handlers -------------------------------------------------------------------------------
 
     def _run(
-        self, rows: list[Any], now: datetime, handle: Callable[[Writer, Any, int, Report], Dossier | None]
+        self, rows: list[Any], now: datetime, handle: Callable[[Writer, Any, int, Report], Dossier]
     ) -> Report:
         if len(rows) > MAX_ROWS:
             raise InvalidInput(f"too many rows ({len(rows)}); send at most {MAX_ROWS} per request")
@@ -153,16 +186,15 @@ class Ingestor:
             for i, row in enumerate(rows):
                 try:
                     d = handle(w, row, i, report)
+                    changed = w.put(d)
                 except (InvalidRecord, InvalidInput) as err:
                     report.reject(i, str(err))
                     continue
-                if d is None:
+                except (ValueError, OverflowError) as err:  # a model check (__post_init__) or a conversion
+                    report.reject(i, _reason(err))
                     continue
-                if w.put(d):
-                    report.accepted += 1
-                else:
-                    report.accepted += 1
-                    report.unchanged += 1
+                report.accepted += 1
+                report.unchanged += not changed
         log.info("ingested %d rows (%d rejected)", report.accepted, len(report.rejected))
         return report
 
@@ -197,12 +229,14 @@ class Ingestor:
         d = replace(d, code=code, agency_id=self._agency(code, d.agency_id, "agency_id"))
         return self._with_secrets(w, d, phone, id_number, i, report)
 
-    def _csv_row(self, w: Writer, row: dict[str, Any], i: int, report: Report) -> Dossier:
-        if row.get("__extra__"):
+    def _csv_row(self, w: Writer, row: Any, i: int, report: Report) -> Dossier:
+        if isinstance(row, _CsvProblem):
+            raise InvalidRecord(row.reason)
+        if row.pop("__extra__", False):
             raise InvalidRecord("row has more fields than the header")
         values = {k: (v or "").strip() for k, v in row.items()}
         status_text = values.get("status", "")
-        if not status_text.isdigit():
+        if not _ascii_digits(status_text) or len(status_text) > 2:
             raise InvalidRecord(f"status {status_text[:20]!r} is not a state code 1–10")
         rec: dict[str, Any] = {
             k: v for k, v in values.items() if k not in ("status", "owner_phone", "owner_id")
@@ -230,7 +264,7 @@ class Ingestor:
             except InvalidRecord:
                 report.warn(i, "owner phone is not a Vietnamese phone number; not stored")
         if id_number:
-            digits = "".join(c for c in str(id_number) if c.isdigit())
+            digits = "".join(c for c in str(id_number) if c in "0123456789")
             if len(digits) >= 4:
                 id4_hash = id4_hash if secret_matches(id4_hash, digits[-4:]) else secret_hash(digits[-4:])
             else:
@@ -244,17 +278,24 @@ class Ingestor:
         code = self._code(rec.get("MaHoSo"), "MaHoSo")
         agency = self._agency(code, p.text("MaDonVi") or unit, "MaDonVi (or madonvi)")
         status_raw = rec.get("TrangThaiHoSo")
+        status_text = str(status_raw).strip() if isinstance(status_raw, (str, int)) else ""
+        if isinstance(status_raw, bool) or not _ascii_digits(status_text) or len(status_text) > 2:
+            raise InvalidRecord(f"TrangThaiHoSo {str(status_raw)[:20]!r} is not a state code 1–10")
         try:
-            status = Status(int(str(status_raw).strip()))
-        except (ValueError, TypeError):
-            raise InvalidRecord(f"TrangThaiHoSo {str(status_raw)[:20]!r} is not a state code 1–10") from None
+            status = Status(int(status_text))
+        except ValueError:
+            raise InvalidRecord(f"TrangThaiHoSo {status_text!r} is not a state code 1–10") from None
         old = w.get(code)
         owner = p.text("ChuHoSo")
         is_org = p.text("LoaiDoiTuong") in ("2", "3", "4")
         history = list(old.history) if old else []
-        for j, sup in enumerate(rec.get("DanhSachHoSoBoSung") or []):
-            if isinstance(sup, dict):
-                history.append(_supplement_step(_Portal(sup, f"DanhSachHoSoBoSung[{j}]."), j))
+        supplements = rec.get("DanhSachHoSoBoSung")
+        if supplements is not None and not isinstance(supplements, list):
+            raise InvalidRecord(f"DanhSachHoSoBoSung must be a list, not {_kind(supplements)}")
+        for j, sup in enumerate(supplements or []):
+            if not isinstance(sup, dict):
+                raise InvalidRecord(f"DanhSachHoSoBoSung[{j}] must be an object, not {_kind(sup)}")
+            history.append(_supplement_step(_Portal(sup, f"DanhSachHoSoBoSung[{j}]."), j))
         handling_agency = p.text("DonViXuLy")
         d = Dossier(
             code=code,
@@ -322,6 +363,7 @@ class _Portal:
         self.prefix = prefix
 
     def text(self, key: str) -> str:
+        """The field as stripped text (numbers accepted), at most 2000 characters."""
         value = self.rec.get(key)
         if value is None:
             return ""
@@ -333,8 +375,14 @@ class _Portal:
         return text
 
     def time(self, key: str) -> datetime | None:
+        """The field as a ``yyyyMMddHHmmss`` time (Vietnam time) within the years 2000..2100, or None."""
         text = self.text(key)
-        return parse_portal_time(text, self.prefix + key) if text else None
+        if not text:
+            return None
+        value = parse_portal_time(text, self.prefix + key)
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise InvalidRecord(f"{self.prefix}{key}: {text[:20]!r} is outside the years 2000 to 2100")
+        return value
 
 
 def _supplement_step(p: _Portal, j: int) -> HistoryStep:
@@ -375,7 +423,7 @@ def _flex_time(text: str, name: str) -> str | None:
     text = text.strip()
     if not text:
         return None
-    if text.isdigit():
+    if _ascii_digits(text):
         return parse_portal_time(text, name).isoformat()
     if "/" in text:
         for fmt in ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y"):
@@ -387,15 +435,83 @@ def _flex_time(text: str, name: str) -> str | None:
     return parse_time(text, name).isoformat()
 
 
+def parse_json(raw: bytes | str, what: str = "body") -> Any:
+    """Parse JSON, refusing (``InvalidInput``) text that is not JSON or is nested deeper than ``MAX_DEPTH``."""
+    try:
+        data = msgspec.json.decode(raw)
+    except RecursionError:
+        raise InvalidInput(f"{what} is nested deeper than {MAX_DEPTH} levels") from None
+    except (msgspec.DecodeError, msgspec.ValidationError) as err:
+        raise InvalidInput(f"{what} is not valid JSON: {err}") from None
+    if _depth_over(data, MAX_DEPTH):
+        raise InvalidInput(f"{what} is nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether parsed JSON nests deeper than ``limit`` (breadth first: no recursion, stops early)."""
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        nested: list[Any] = []
+        for v in level:
+            if type(v) is dict:
+                nested.extend(x for x in v.values() if type(x) in (dict, list))
+            elif type(v) is list:
+                nested.extend(x for x in v if type(x) in (dict, list))
+        level = nested
+    return False
+
+
 def load_file(ingestor: Ingestor, text: str, now: datetime) -> Report:
     """Ingest a file's text: a portal payload (object with ``service``), a JSON list, or CSV."""
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped[:1] in ("{", "["):
-        try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError as err:
-            raise InvalidInput(f"file is not valid JSON: {err.msg} at line {err.lineno}") from None
+        data = parse_json(stripped.encode("utf-8", "surrogatepass"), "file")
         if isinstance(data, dict):
             return ingestor.dvcqg(data, now)
         return ingestor.records(data, now)
     return ingestor.csv_text(text, now)
+
+
+def ingest_file(ingestor: Ingestor, path: str | Path, now: datetime) -> Report:
+    """Read and ingest a UTF-8 file (``motcua central ingest``); unreadable files are ``InvalidInput``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"file {p} does not exist") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"file {p} is not UTF-8 text") from None
+    except OSError as err:
+        raise InvalidInput(f"cannot read {p}: {err.strerror or err}") from None
+    report = load_file(ingestor, text, now)
+    if ingestor.store.log_size() > ingestor.store.retention:
+        ingestor.store.compact()
+    return report
+
+
+class _CsvProblem:
+    """A CSV line the csv module could not split (kept in place so that row indexes stay right)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _ascii_digits(text: str) -> bool:
+    """``0-9`` only (``str.isdigit`` also accepts ``²`` and other scripts' digits, which ``int`` rejects or reads)."""
+    return text.isascii() and text.isdecimal()
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def _reason(err: Exception) -> str:
+    """One line for a rejected row from a model or conversion error."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text[:300]

@@ -1,10 +1,15 @@
 """The central service's SQLite store: dossiers, change log, devices, enrollment tokens, ratings.
 
-The only module of ``central`` that talks to ``sqlite3``; its errors become ``StorageError``. WAL mode,
-one connection per thread, ``synchronous=FULL`` (ratings and enrolments cannot be fetched again).
-Each dossier row carries the sequence number of its newest change, so the changes feed is one
-prepared, index-ordered query over ``dossiers``; the ``changes`` table is the append-only log of every
-upsert, compacted to the newest row per code and at most ``change_log_retention`` rows.
+The only module of ``central`` (with the fleet store) that talks to ``sqlite3``. It opens its file
+through ``dossier.sqlstore`` (component ``central``, ``durable``: ratings and enrolments cannot be
+fetched again) with two handles: ``writes`` for transactions and ``reads``, a read-only connection, so
+that lookups and the changes feed are served from the WAL snapshot while an ingestion transaction runs.
+Each dossier row carries the sequence number of its newest change, so the changes feed is one prepared,
+index-ordered query over ``dossiers``; the ``changes`` table is the append-only log of every upsert,
+compacted to the newest row per code and at most ``change_log_retention`` rows.
+
+Databases written before the versioned migrations (a ``meta.schema_version`` row, no ``_schema`` table)
+are adopted by migration 1, which only creates what is missing.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import json
 import logging
 import secrets
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -24,15 +28,15 @@ from typing import Any
 from msgspec.structs import replace
 
 from central.errors import Unauthorized
-from dossier.errors import StorageError
-from dossier.model import Dossier
+from dossier.errors import InvalidRecord, StorageError
+from dossier.model import MAX_VERSION, Dossier
+from dossier.sqlstore import Migration, SqliteStore
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 10_000
+COMPONENT = "central"
 
-_SCHEMA = """
+_SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dossiers (
     code TEXT PRIMARY KEY,
@@ -84,6 +88,23 @@ CREATE TABLE IF NOT EXISTS ratings (
 CREATE INDEX IF NOT EXISTS ratings_agency ON ratings(agency_id, rated_at);
 """
 
+
+def _schema_1(conn: sqlite3.Connection) -> None:
+    """Create the tables (or adopt a database from before ``_schema``) and the per-database secrets."""
+    for statement in _SCHEMA_1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    for key, value in (
+        ("epoch", secrets.token_hex(8)),
+        ("cursor_key", secrets.token_hex(32)),
+        ("horizon", "0"),
+    ):
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?,?)", (key, value))
+    conn.execute("DELETE FROM meta WHERE key = 'schema_version'")  # now kept in _schema
+
+
+MIGRATIONS = (Migration(1, _schema_1),)
+
 _INSERT_DOSSIER = (
     "INSERT INTO dossiers (code, seq, version, agency_id, agency_name, status, received_ts, due_ts, end_ts,"
     " updated_at, body) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(code) DO UPDATE SET seq=excluded.seq,"
@@ -131,7 +152,7 @@ def _row(d: Dossier, seq: int, now: datetime) -> tuple[Any, ...]:
 
 def hash_key(key: str) -> str:
     """Hex SHA-256 of a high-entropy credential (API key, enrollment token); looked up by equality."""
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Writer:
@@ -148,7 +169,10 @@ class Writer:
         return Dossier.decode(row[0]) if row else None
 
     def put(self, d: Dossier) -> bool:
-        """Insert or update; bumps the version; returns False when nothing but version/time differs."""
+        """Insert or update; bumps the version; returns False when nothing but version/time differs.
+
+        Raises ``InvalidRecord`` (nothing written) when the next version would not fit SQLite's integer.
+        """
         row = self.conn.execute("SELECT version, body FROM dossiers WHERE code = ?", (d.code,)).fetchone()
         if row is not None:
             old = Dossier.decode(row[1])
@@ -157,96 +181,53 @@ class Writer:
             version = max(row[0] + 1, d.version)
         else:
             version = max(d.version, 1)
+        if version > MAX_VERSION:
+            raise InvalidRecord(f"version: {version} does not fit a signed 64-bit integer")
         d = replace(d, version=version, updated_at=d.updated_at or self.now)
-        at = self.now.isoformat()
+        values = _row(d, 0, self.now)  # everything computed before the first write of this row
         seq = self.conn.execute(
-            "INSERT INTO changes (code, version, at) VALUES (?,?,?)", (d.code, version, at)
+            "INSERT INTO changes (code, version, at) VALUES (?,?,?)", (d.code, version, self.now.isoformat())
         ).lastrowid
         assert seq is not None
-        self.conn.execute(_INSERT_DOSSIER, _row(d, seq, self.now))
+        self.conn.execute(_INSERT_DOSSIER, (values[0], seq, *values[2:]))
         self.changed += 1
         return True
 
 
 class CentralStore:
-    """The central database; safe to share between threads (one SQLite connection per thread)."""
+    """The central database; safe to share between threads."""
 
     def __init__(self, path: str | Path, *, change_log_retention: int = 200_000) -> None:
         self.path = Path(path)
         self.retention = change_log_retention
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self.writes = SqliteStore.open(self.path, component=COMPONENT, migrations=MIGRATIONS, durable=True)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise StorageError(f"cannot create folder {self.path.parent}: {err}") from None
-        conn = self._conn()
-        try:
-            conn.executescript(_SCHEMA)
-            conn.execute("BEGIN IMMEDIATE")
-            for key, value in (
-                ("schema_version", str(SCHEMA_VERSION)),
-                ("epoch", secrets.token_hex(8)),
-                ("cursor_key", secrets.token_hex(32)),
-                ("horizon", "0"),
-            ):
-                conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?,?)", (key, value))
-            conn.execute("COMMIT")
-        except sqlite3.Error as err:
-            raise StorageError(f"cannot open central database {self.path}: {err}") from None
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        if int(meta["schema_version"]) > SCHEMA_VERSION:
-            raise StorageError(
-                f"{self.path} was written by a newer version (schema {meta['schema_version']})"
-            )
+            applied = self.writes.schema_version(COMPONENT)
+            if applied > len(MIGRATIONS):
+                raise StorageError(f"{self.path} was written by a newer version (schema {applied})")
+            self.reads = SqliteStore.open(self.path, component=COMPONENT, readonly=True)
+        except BaseException:
+            self.writes.close()
+            raise
+        meta = dict(self._read("SELECT key, value FROM meta"))
         self.epoch: str = meta["epoch"]
         self.cursor_key: bytes = bytes.fromhex(meta["cursor_key"])
 
-    # --- connections and transactions ---------------------------------------------------------------
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = FULL")
-            except sqlite3.Error as err:
-                raise StorageError(f"cannot open central database {self.path}: {err}") from None
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+    # --- transactions and reads ---------------------------------------------------------------------
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.Error as err:
-            raise StorageError(f"central database error: {err}") from None
+        with self.writes.transaction() as conn:
+            yield conn
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        try:
-            return self._conn().execute(sql, params).fetchall()
-        except sqlite3.Error as err:
-            raise StorageError(f"central database error: {err}") from None
+        with self.reads.reading() as conn:
+            return conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
-        """Close every thread's connection."""
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        """Close both connections."""
+        self.reads.close()
+        self.writes.close()
 
     @contextmanager
     def writer(self, now: datetime) -> Iterator[Writer]:
@@ -414,6 +395,10 @@ class CentralStore:
             )
         log.info("device %s enrolled (kind %s)", device_id, kind)
         return device_id, api_key
+
+    def enroll_local(self, name: str, kind: str, now: datetime) -> tuple[str, str]:
+        """Enroll a device without HTTP (``make run``'s own device, tests); returns (device_id, api_key)."""
+        return self.enroll(self.create_enrollment_token(now, timedelta(minutes=5)), name, kind, now)
 
     def device_for_key(self, api_key: str) -> str | None:
         """The device id owning this API key, or None."""

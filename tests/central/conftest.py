@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from msgspec.structs import replace
 
-from appliance.config import CentralServiceSection
 from central.app import create_app
+from central.settings import CentralServiceSection
 from central.testing import run_server
 from dossier.model import VN_TZ
 
@@ -31,6 +32,9 @@ class Clock:
         return self.now
 
 
+READS = ("/api/v1/dossiers/", "/api/v1/changes", "/api/v1/stats/", "/api/v1/agencies")
+
+
 @dataclass
 class Central:
     """A running service: base URL, DB path, clock and an HTTP session."""
@@ -39,9 +43,16 @@ class Central:
     db: Path
     clock: Clock
     http: requests.Session
+    reader_key: str = field(default="", init=False)
 
-    def get(self, path: str, **kw: Any) -> requests.Response:
-        return self.http.get(self.url + path, timeout=30, **kw)
+    def get(self, path: str, *, anonymous: bool = False, **kw: Any) -> requests.Response:
+        """GET; reads go as an enrolled device (enrolled on first use) unless ``anonymous`` or headers say."""
+        headers = dict(kw.pop("headers", None) or {})
+        if path.startswith(READS) and not anonymous and "Authorization" not in headers:
+            if not self.reader_key:
+                self.reader_key = self.enroll(name="test-reader")
+            headers["Authorization"] = f"Bearer {self.reader_key}"
+        return self.http.get(self.url + path, timeout=30, headers=headers, **kw)
 
     def post(self, path: str, **kw: Any) -> requests.Response:
         return self.http.post(self.url + path, timeout=30, **kw)

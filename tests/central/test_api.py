@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from central.testing import seed_bulk
-from tests.central.conftest import NOW, Central, serve
+from dossier.model import secret_matches
+from tests.central.conftest import ADMIN, NOW, Central, serve
 
 CODE = "000.00.15.H56-240315-0001"
 
@@ -140,11 +141,9 @@ def test_heartbeat_needs_a_device_key_and_shows_on_fleet_page(central: Central) 
     resp = central.post("/api/v1/devices/heartbeat", json={"status": {"modem": "ok", "queue": 3}},
                         headers={"Authorization": f"Bearer {key}"})  # fmt: skip
     assert resp.status_code == 204 and resp.content == b""
-    central.clock.now = NOW.replace(minute=5)
-    page = central.get("/fleet")
-    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "<script>alert" not in page.text and "&lt;script&gt;" in page.text
-    assert "5 min" in page.text and "modem" in page.text
+    # The fleet page is behind the staff sign-in now: tests/central/test_fleet_web.py covers it.
+    page = central.get("/fleet", allow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/fleet/login"
 
 
 def test_ratings_are_validated_and_idempotent(central: Central) -> None:
@@ -166,15 +165,42 @@ def test_ratings_are_validated_and_idempotent(central: Central) -> None:
     assert resp.status_code == 400 and "agency_id" in resp.json()["error"]["message"]
 
 
-def test_closed_read_requires_a_key(make_central) -> None:
-    with make_central(open_read=False) as c:
-        c.admin("/api/v1/ingest/records", json=[record()])
-        assert c.get(f"/api/v1/dossiers/{CODE}").status_code == 401
-        assert c.get("/api/v1/changes").status_code == 401
-        key = c.enroll()
-        assert (
-            c.get(f"/api/v1/dossiers/{CODE}", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+def test_reads_need_a_key_by_default(central: Central) -> None:
+    central.admin("/api/v1/ingest/records", json=[record(owner_phone="0912345678", owner_id="035190001234")])
+    for path in (f"/api/v1/dossiers/{CODE}", "/api/v1/changes", "/api/v1/agencies",
+                 "/api/v1/stats/000.00.15.H56?year=2024"):  # fmt: skip
+        resp = central.get(path, anonymous=True)
+        assert resp.status_code == 401 and resp.json()["error"]["code"] == "unauthorized", path
+    full = central.get(f"/api/v1/dossiers/{CODE}").json()  # an enrolled device: the full record
+    assert full["applicant_name"] == "Nguyễn Văn An" and secret_matches(
+        full["owner_phone_hash"], "0912345678"
+    )
+
+
+def test_open_reads_get_the_citizen_view_and_devices_the_full_record(make_central) -> None:
+    with make_central(open_read=True) as c:
+        c.admin("/api/v1/ingest/records", json=[record(owner_phone="0912345678", owner_id="035190001234")])
+        public = c.get(f"/api/v1/dossiers/{CODE}", anonymous=True).json()
+        assert public["applicant_name"] == "Nguyễn V. A." and public["status"] == 4
+        assert public["owner_phone_hash"] == "" and public["owner_id4_hash"] == ""
+        page = c.get("/api/v1/changes", anonymous=True)
+        assert [i["applicant_name"] for i in page.json()["items"]] == ["Nguyễn V. A."]
+        assert "sha256$" not in page.text
+        device_page = c.get("/api/v1/changes")
+        assert device_page.json()["items"][0]["applicant_name"] == "Nguyễn Văn An"
+        assert device_page.headers["etag"] != page.headers["etag"]  # two representations, two tags
+        again = c.get(
+            "/api/v1/changes", anonymous=True, headers={"If-None-Match": device_page.headers["etag"]}
         )
+        assert again.status_code == 200  # the device's tag does not validate the public view
+        full = c.get(f"/api/v1/dossiers/{CODE}").json()
+        assert full["applicant_name"] == "Nguyễn Văn An"
+        assert secret_matches(full["owner_phone_hash"], "0912345678")
+        assert secret_matches(full["owner_id4_hash"], "1234")
+        admin = c.get(f"/api/v1/dossiers/{CODE}", headers={"Authorization": f"Bearer {ADMIN}"}).json()
+        assert admin["owner_phone_hash"] == "" and admin["applicant_name"] == "Nguyễn V. A."
+        unknown = c.get(f"/api/v1/dossiers/{CODE}", headers={"Authorization": "Bearer mck_nobody"})
+        assert unknown.status_code == 401
 
 
 def test_service_opens_a_bulk_seeded_database(tmp_path: Path) -> None:
@@ -183,3 +209,29 @@ def test_service_opens_a_bulk_seeded_database(tmp_path: Path) -> None:
         assert c.get("/api/v1/health").json()["dossiers"] == 50
         agencies = c.get("/api/v1/agencies").json()["agencies"]
         assert sum(a["dossiers"] for a in agencies) == 50
+
+
+def test_openapi_dossier_schema_is_derived_from_the_model(central: Central) -> None:
+    """One source: the published dossier schema is the msgspec model's, so the two cannot drift."""
+    import msgspec
+
+    from dossier.model import Dossier, HistoryStep
+
+    doc = central.get("/openapi.json").json()
+    _, components = msgspec.json.schema_components([Dossier], ref_template="#/components/schemas/{name}")
+    derived = msgspec.json.decode(msgspec.json.encode(components))  # as JSON, like the published document
+    for name in ("Dossier", "HistoryStep", "Status"):
+        assert doc["components"]["schemas"][name] == derived[name], name
+    published = doc["components"]["schemas"]["Dossier"]
+    assert set(published["properties"]) == set(Dossier.__struct_fields__)
+    assert set(published["required"]) == {"code", "version", "status"}
+    assert set(doc["components"]["schemas"]["HistoryStep"]["properties"]) == set(
+        HistoryStep.__struct_fields__
+    )
+    lookup = doc["paths"]["/api/v1/dossiers/{code}"]["get"]["responses"]["200"]["content"]
+    assert lookup["application/json"]["schema"] == {"$ref": "#/components/schemas/Dossier"}
+    page = doc["components"]["schemas"]["ChangesPage"]["properties"]["items"]
+    assert page["items"] == {"$ref": "#/components/schemas/Dossier"}
+    rows = doc["components"]["schemas"]["DossierIn"]
+    assert set(rows["properties"]) == set(Dossier.__struct_fields__) | {"owner_phone", "owner_id"}
+    assert "version" not in rows["required"]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import random
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from appliance.config import CentralServiceSection, Config
-from central import cli
 from central.demo import AGENCIES, DemoActivity, advance, demo_secrets, generate, load_demo
 from central.store import CentralStore
 from dossier.codes import parse_code
@@ -88,30 +85,3 @@ def test_activity_tick_changes_dossiers(tmp_path: Path) -> None:
         assert all(store.get(c).version == 2 for c in codes)
     finally:
         store.close()
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser()
-    cli.register(p.add_subparsers())
-    return p
-
-
-def test_demo_codes_and_token_commands(tmp_path: Path, capsys) -> None:
-    config = Config(central_service=CentralServiceSection(db_path=str(tmp_path / "c.db")))
-    args = parser().parse_args(["central", "demo-codes", "-n", "10"])
-    store = CentralStore(tmp_path / "c.db")
-    try:
-        load_demo(store, 400, NOW)
-    finally:
-        store.close()
-    assert args.handler(args, config) == 0
-    out = capsys.readouterr().out
-    lines = [line.split() for line in out.splitlines() if line.startswith("  ")]
-    assert len(lines) == 10
-    assert {int(parts[1].strip("[]")) for parts in lines} == set(range(1, 11))
-    first = lines[0][0]
-    assert parse_code(first).value == first
-    assert demo_secrets(first)["phone"] in out and "demo data" in out
-    args = parser().parse_args(["central", "token", "--db", str(tmp_path / "c.db")])
-    assert args.handler(args, config) == 0
-    assert capsys.readouterr().out.strip().startswith("enr_")

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
-from appliance.config import CentralServiceSection, Config
-from central import cli
-from central.store import CentralStore
 from dossier.model import secret_matches
 from tests.central.conftest import Central
 
@@ -164,27 +157,3 @@ def test_one_transaction_per_request(central: Central) -> None:
     rep = central.admin("/api/v1/ingest/records", json=[{"code": CODE, "status": 4}] * 2).json()
     assert rep["accepted"] == 2 and rep["unchanged"] == 1
     assert central.get(f"/api/v1/dossiers/{CODE}").json()["version"] == 1
-
-
-def test_cli_ingest_file(tmp_path: Path, capsys) -> None:
-    db = tmp_path / "c.db"
-    config = Config(central_service=CentralServiceSection(db_path=str(db)))
-    parser = argparse.ArgumentParser()
-    cli.register(parser.add_subparsers())
-    payload = tmp_path / "portal.json"
-    payload.write_text(
-        json.dumps({"service": "DongBoHoSoMC", "data": [portal_record(), {"MaHoSo": "x"}]}), "utf-8"
-    )
-    args = parser.parse_args(["central", "ingest", str(payload)])
-    assert args.handler(args, config) == 2
-    report = json.loads(capsys.readouterr().out)
-    assert report["accepted"] == 1 and report["rejected"][0]["index"] == 1
-    csv_file = tmp_path / "export.csv"
-    csv_file.write_text(CSV_TEXT.splitlines()[0] + "\n" + CSV_TEXT.splitlines()[2] + "\n", "utf-8")
-    args = parser.parse_args(["central", "ingest", str(csv_file), "--db", str(db)])
-    assert args.handler(args, config) == 0
-    store = CentralStore(db)
-    try:
-        assert store.count() == 2
-    finally:
-        store.close()
