@@ -11,19 +11,19 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import requests
+from msgspec.structs import replace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appliance.config import CentralServiceSection  # noqa: E402
 from central import feed  # noqa: E402
 from central.app import create_app  # noqa: E402
 from central.demo import generate  # noqa: E402
 from central.ingest import Ingestor  # noqa: E402
+from central.settings import CentralServiceSection  # noqa: E402
 from central.store import CentralStore  # noqa: E402
 from central.testing import run_server, seed_bulk  # noqa: E402
 from dossier.model import VN_TZ  # noqa: E402
@@ -50,11 +50,12 @@ def server_side_bootstrap(db: Path, agencies: tuple[str, ...], limit: int) -> tu
         store.close()
 
 
-def http_bootstrap(url: str, agencies: tuple[str, ...], limit: int) -> tuple[float, float, int]:
+def http_bootstrap(url: str, key: str, agencies: tuple[str, ...], limit: int) -> tuple[float, float, int]:
     """Wall seconds for a client paging the whole feed over loopback, and the seconds spent in HTTP only."""
     http_only = 0.0
     items = 0
     with requests.Session() as s:
+        s.headers["Authorization"] = f"Bearer {key}"
         start = time.perf_counter()
         cursor = None
         while True:
@@ -75,10 +76,11 @@ def http_bootstrap(url: str, agencies: tuple[str, ...], limit: int) -> tuple[flo
         return time.perf_counter() - start, http_only, items
 
 
-def lookups(url: str, codes: list[str], seconds: float = 2.0) -> tuple[float, float]:
-    """Sequential lookups per second and p99 latency (ms) over loopback."""
+def lookups(url: str, key: str, codes: list[str], seconds: float = 2.0) -> tuple[float, float]:
+    """Sequential lookups per second and p99 latency (ms) over loopback, as an enrolled device."""
     times = []
     with requests.Session() as s:
+        s.headers["Authorization"] = f"Bearer {key}"
         deadline = time.perf_counter() + seconds
         i = 0
         while time.perf_counter() < deadline:
@@ -107,11 +109,14 @@ def main() -> int:
             print(
                 f"central feed server-side snapshot ({label}): {secs:.3f} s, {pages} pages, {size / 1e6:.1f} MB"
             )
+        store = CentralStore(db)
+        _, key = store.enroll_local("bench", "both", datetime.now(VN_TZ))  # reads are authenticated
+        store.close()
         app = create_app(replace(CentralServiceSection(), db_path=str(db)))
         with run_server(app) as url:
             walls, https = [], []
             for _ in range(3):
-                wall, http_only, items = http_bootstrap(url, (), 5000)
+                wall, http_only, items = http_bootstrap(url, key, (), 5000)
                 assert items == n, items
                 walls.append(wall)
                 https.append(http_only)
@@ -122,7 +127,7 @@ def main() -> int:
             store = CentralStore(db)
             codes = [c for c, _ in store.codes(2000)]
             store.close()
-            rate, p99 = lookups(url, codes)
+            rate, p99 = lookups(url, key, codes)
             print(f"central lookup over HTTP (sequential, one client): {rate:.0f}/s, p99 {p99:.2f} ms")
         now = datetime.now(VN_TZ)
         records = [d.to_json() for d in generate(3000, now=now)]
