@@ -1,0 +1,1 @@
+"""The device's health agent: local Prometheus metrics, heartbeats to central, backups."""
