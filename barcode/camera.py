@@ -21,7 +21,7 @@ import numpy as np
 from barcode.errors import ScannerUnavailable
 from barcode.events import CodeExtractor, ScanEvent
 from barcode.owner_thread import OwnedDevice
-from barcode.pipeline import DecodePipeline, FrameResult
+from barcode.pipeline import DecodePipeline, FrameResult, scene_changed, scene_thumbnail
 from barcode.settings import BarcodeSection
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,8 @@ class CameraStats:
     decode_ms: float = 0.0
     events: int = 0
     dropped: int = 0
+    warm_up_ms: float = 0.0  # spent measuring a new frame size before its first decode
+    still_skips: int = 0  # frames whose fallbacks were skipped: the same still scene they failed on
 
 
 class CameraScanner(OwnedDevice):
@@ -219,8 +221,12 @@ class CameraScanner(OwnedDevice):
         extractor: CodeExtractor | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_frame: Callable[[FrameResult], None] | None = None,
+        still_recheck_s: float = 1.0,
     ) -> None:
         self._source = source
+        self._still_recheck_s = still_recheck_s
+        self._failed_scene: np.ndarray | None = None  # thumbnail of the last frame the fallbacks failed on
+        self._failed_at = 0.0
         self._pipeline = pipeline
         self._events = events
         self._s = settings or BarcodeSection()
@@ -274,6 +280,24 @@ class CameraScanner(OwnedDevice):
             self._source.close()
             self._state = "stopped"
 
+    def _decode_scene(self, frame: np.ndarray) -> FrameResult:
+        """Decode; on a still scene the fallbacks already failed on, the primary decode only (recheck ~1/s)."""
+        thumb = scene_thumbnail(frame)
+        now = self._clock()
+        still = (
+            self._failed_scene is not None
+            and not scene_changed(thumb, self._failed_scene)
+            and now - self._failed_at < self._still_recheck_s
+        )
+        result = self._pipeline.decode(frame, fallbacks=not still)
+        if still:
+            self.stats.still_skips += 1
+        elif result.results:
+            self._failed_scene = None
+        elif len(result.stages) > 1:
+            self._failed_scene, self._failed_at = thumb, now
+        return result
+
     def _decode(self, frame: np.ndarray) -> FrameResult:
         dx, dy = 0, 0
         roi = self._s.camera_roi
@@ -281,7 +305,9 @@ class CameraScanner(OwnedDevice):
             h, w = frame.shape[:2]
             dx, dy = int(roi[0] * w), int(roi[1] * h)
             frame = frame[dy : dy + max(int(roi[3] * h), 1), dx : dx + max(int(roi[2] * w), 1)]
-        result = self._pipeline.decode(frame)
+        if not self._pipeline.is_warm(frame.shape):  # a new size: measured before its first frame
+            self.stats.warm_up_ms += self._pipeline.warm_up(frame.shape)
+        result = self._decode_scene(frame)
         self.stats.decoded += 1
         self.stats.decode_ms += result.elapsed_ms
         if roi and result.results:
@@ -290,6 +316,7 @@ class CameraScanner(OwnedDevice):
                 result.elapsed_ms,
                 result.stages,
                 result.errors,
+                result.sign,
             )
         if self._on_frame is not None:
             self._on_frame(result)

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 SOURCES = ("camera", "keyboard", "serial", "image")
 MAX_PAYLOAD_CHARS = 4096  # longer payloads are rejected without parsing
-MAX_KEPT_CHARS = 512  # what an event keeps of a long payload
+MAX_KEPT_CHARS = 512  # what an event keeps of a payload too long to parse (longer ones are kept whole)
 NOT_A_CODE = "not a dossier code: "
 _AIM = re.compile(r"^\]([A-Za-z])([0-9A-Za-z])")
 _AIM_SYMBOLOGY = {"Q": "qr", "C": "code128", "d": "datamatrix", "L": "pdf417", "E": "ean", "A": "code39"}
@@ -51,9 +51,13 @@ class ScanEvent:
 
     def describe(self) -> str:
         """One line for a technician: symbology, payload and the code or the reason."""
-        shown = self.text if len(self.text) <= 100 else self.text[:97] + "..."
+        shown = (
+            repr(self.text)
+            if len(self.text) <= 100
+            else f"{self.text[:97]!r}... ({len(self.text)} characters)"
+        )
         result = f"code {self.code.value}" if self.code else self.reason
-        return f"[{self.source}{'/' + self.symbology if self.symbology else ''}] {shown!r} -> {result}"
+        return f"[{self.source}{'/' + self.symbology if self.symbology else ''}] {shown} -> {result}"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -105,7 +109,7 @@ class CodeExtractor:
             return ScanEvent(
                 repr(payload)[:80], None, NOT_A_CODE + "payload is not text", source, when, symbology
             )
-        kept = payload if len(payload) <= MAX_KEPT_CHARS else payload[:MAX_KEPT_CHARS] + "..."
+        kept = payload if len(payload) <= MAX_PAYLOAD_CHARS else payload[:MAX_KEPT_CHARS] + "..."
         if not symbology:
             symbology = aim_symbology(payload)[0]
         if len(payload) > MAX_PAYLOAD_CHARS:

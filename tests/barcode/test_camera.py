@@ -158,8 +158,11 @@ def test_real_camera_absent_raises_scanner_unavailable() -> None:
     ],
 )
 def test_settings_are_validated(bad: dict[str, object]) -> None:
-    with pytest.raises(ConfigError):
-        BarcodeSection(**bad)  # type: ignore[arg-type]
+    from appliance.config import config_from_dict
+
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"barcode": {k: list(v) if isinstance(v, tuple) else v for k, v in bad.items()}})
+    assert f"barcode.{next(iter(bad))}" in str(info.value)
 
 
 def test_barcode_section_loads_from_config() -> None:
@@ -201,3 +204,49 @@ def test_camera_that_opens_but_gives_no_frames_stays_unavailable(caplog: pytest.
     finally:
         assert scanner.stop()
     assert [r.levelno for r in caplog.records] == [logging.WARNING]  # once, not once per reopen
+
+
+def codeless_frame(shift: int = 0) -> np.ndarray:
+    """A frame with a symbol the pipeline is not configured for (EAN-13): a sign, but nothing to read."""
+    frame = np.full((480, 640), 230, np.uint8)
+    ean = render_symbol("8934567890120", "ean13", scale=2)
+    frame[150 + shift : 150 + shift + ean.shape[0], 150 : 150 + ean.shape[1]] = ean
+    return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+
+
+def run_frames(
+    frames: list[np.ndarray], count: int, **kwargs: object
+) -> tuple[CameraScanner, list[FrameResult]]:
+    """Decode ``count`` frames of a looping replay; the results of each."""
+    results: list[FrameResult] = []
+    done = threading.Event()
+
+    def seen(result: FrameResult) -> None:
+        results.append(result)
+        if len(results) >= count:
+            done.set()
+
+    s = BarcodeSection(decode_fps=30.0, cpu_share=1.0, frame_budget_ms=10_000.0)
+    scanner = CameraScanner(
+        ReplayFrameSource(frames, fps=60), DecodePipeline.from_settings(s), queue.Queue(), settings=s,
+        on_frame=seen, **kwargs,  # type: ignore[arg-type]
+    )  # fmt: skip
+    scanner.start()
+    try:
+        assert done.wait(30), f"only {len(results)} frames decoded"
+    finally:
+        scanner.stop()
+    return scanner, results[:count]
+
+
+def test_a_still_scene_the_fallbacks_failed_on_costs_the_primary_decode_only() -> None:
+    scanner, results = run_frames([codeless_frame()], 6, still_recheck_s=3600.0)
+    assert results[0].sign is not None and len(results[0].stages) > 1  # a sign: fallbacks tried once
+    assert all(r.stages == ("zxing",) for r in results[1:])  # the same still scene: not again
+    assert scanner.stats.still_skips >= 5 and scanner.stats.warm_up_ms > 0
+
+
+def test_a_moving_scene_gets_the_fallbacks_on_every_frame() -> None:
+    frames = [codeless_frame(shift) for shift in (-80, -20, 40, 100, 160)]  # 5: no aliasing with skips
+    _, results = run_frames(frames, 4, still_recheck_s=3600.0)
+    assert all(len(r.stages) > 1 for r in results)

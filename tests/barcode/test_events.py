@@ -94,3 +94,13 @@ def test_no_payload_raises(payload: str | bytes) -> None:
     assert (event.code is None) == bool(event.reason)
     if event.code is None:
         assert event.reason.startswith(NOT_A_CODE)
+
+
+def test_long_payloads_are_kept_whole_and_only_the_screen_line_shortens() -> None:
+    from barcode.events import CodeExtractor
+
+    text = "https://dvc.example.vn/tra-cuu?" + "x" * 1500
+    event = CodeExtractor().event(text, source="camera", symbology="qr")
+    assert event.text == text and event.to_dict()["text"] == text
+    line = event.describe()
+    assert text not in line and f"({len(text)} characters)" in line
