@@ -10,6 +10,15 @@ from dossier.errors import ConfigError
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the record, never to a stream since closed."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one record to the current standard error."""
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def setup_logging(level: str = "INFO") -> None:
     """Send records at ``level`` and above to stderr; quiet chatty libraries unless DEBUG."""
     numeric = logging.getLevelName(level.upper())
@@ -18,9 +27,10 @@ def setup_logging(level: str = "INFO") -> None:
             f"logging.level: {level!r} is not a level", hint="use DEBUG, INFO, WARNING or ERROR"
         )
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    for old in list(root.handlers):
+        if isinstance(old, _StderrHandler):  # ours from an earlier call; others' handlers stay
+            root.removeHandler(old)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter(_FORMAT))
     root.addHandler(handler)
     root.setLevel(numeric)

@@ -1,18 +1,23 @@
-"""Building the core objects from the configuration (the one place that composes them)."""
+"""Building the core objects from the configuration (the one place that composes them).
+
+The SMS gateway is composed in ``appliance.sms_wiring``; the kiosk, provisioning and health in their
+own ``*_wiring`` modules, so that a command imports only the parts it uses.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import threading
+from typing import TYPE_CHECKING, Any, cast
 
 from appliance.config import Config
+from dossier.breaker import CircuitBreaker
 from dossier.cache import Cache
-from dossier.client import CentralClient
 from dossier.codes import CodeParser
 from dossier.lookup import LookupService
 from dossier.sync import Syncer
-from sms_gateway.runtime import GatewayRuntime, RuntimeParts
-from sms_gateway.service import ReplyOptions
-from sms_gateway.settings import ModemSection
+
+if TYPE_CHECKING:
+    from dossier.client import CentralClient
 
 
 def open_cache(config: Config) -> Cache:
@@ -21,8 +26,45 @@ def open_cache(config: Config) -> Cache:
 
 
 def make_client(config: Config) -> CentralClient:
-    """The central API client."""
-    return CentralClient.from_config(config.central)
+    """The central API client, built on first use (a cache hit never imports requests)."""
+    return cast("CentralClient", LazyClient(config))
+
+
+class LazyClient:
+    """Stands for the ``CentralClient`` and builds it the first time any of its attributes is used."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._client: CentralClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> bool:
+        """Whether the real client exists yet."""
+        return self._client is not None
+
+    def _real(self) -> CentralClient:
+        with self._lock:
+            if self._client is None:
+                import msgspec
+
+                from dossier.client import CentralClient
+                from provisioning.enrolment import saved_api_key
+
+                section = self._config.central
+                key = saved_api_key(self._config.data_dir, section.api_key)  # config's, else enrolment's
+                if key != section.api_key:
+                    section = msgspec.structs.replace(section, api_key=key)
+                self._client = CentralClient.from_config(section)
+            return self._client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    def close(self) -> None:
+        """Close the real client if it was ever built."""
+        if self._client is not None and hasattr(self._client, "close"):
+            self._client.close()
 
 
 def make_parser(config: Config) -> CodeParser:
@@ -30,15 +72,24 @@ def make_parser(config: Config) -> CodeParser:
     return CodeParser(config.codes.extra_patterns)
 
 
-def make_lookup(config: Config, cache: Cache, client: CentralClient) -> LookupService:
-    """The lookup service every channel uses."""
-    return LookupService(
+def make_lookup(
+    config: Config, cache: Cache, client: CentralClient, *, channel: str = "cli"
+) -> LookupService:
+    """The lookup service every channel uses; its lookups are counted in usage.db under ``channel``."""
+    from appliance.health_wiring import track_lookup, usage_observer
+
+    service = LookupService(
         cache,
         client,
         fresh_seconds=config.cache.fresh_seconds,
         central_deadline=config.lookup.central_deadline,
         parser=make_parser(config),
+        observer=usage_observer(config, channel),
+        channel=channel,
+        breaker=CircuitBreaker.from_config(config.lookup),
     )
+    track_lookup(config, channel, service.breaker_state)
+    return service
 
 
 def make_syncer(config: Config, cache: Cache, client: CentralClient) -> Syncer:
@@ -55,32 +106,31 @@ def make_syncer(config: Config, cache: Cache, client: CentralClient) -> Syncer:
     )
 
 
-def sms_db_path(config: Config) -> Path:
-    """The SMS gateway's own database (inbound, outbox, subscriptions)."""
-    return Path(config.sms.db_path) if config.sms.db_path else config.data_dir / "sms.db"
+def enrol_when_reachable(
+    config: Config, stop: threading.Event, *, once: bool = False, max_wait: float = 300.0
+) -> bool:
+    """Spend a pending enrolment token (a device provisioned offline) once central answers.
 
+    Retries with backoff until enrolled, ``stop`` is set, or nothing is pending; returns whether the
+    device has a key. ``once``: one attempt, ``CentralUnavailable`` propagates. A refused token raises ``EnrolmentRefused`` (exit 2: a technician brings a new one).
+    """
+    import logging
+    import random
 
-def make_sms_runtime(
-    config: Config,
-    cache: Cache,
-    lookup: LookupService,
-    *,
-    extra_modems: tuple[ModemSection, ...] = (),
-) -> GatewayRuntime:
-    """The SMS gateway over the shared cache (lookups, and change events for notifications)."""
-    replies = ReplyOptions(
-        segments=config.render.sms_segments,
-        unicode=config.render.sms_unicode,
-        mask_names=config.render.mask_names,
-        lookup_deadline=config.lookup.central_deadline,
-    )
-    parts = RuntimeParts(
-        db_path=sms_db_path(config),
-        settings=config.sms,
-        lookup=lookup,
-        events=cache,
-        replies=replies,
-        codes=lookup.parser,
-        modems=tuple(config.sms.modems) + extra_modems,
-    )
-    return GatewayRuntime(parts)
+    from dossier.errors import CentralUnavailable
+    from provisioning.enrolment import ensure_enrolled
+
+    log = logging.getLogger(__name__)
+    delay, warned = 5.0, False
+    while True:
+        try:
+            return bool(ensure_enrolled(config.data_dir, config.central.url, api_key=config.central.api_key))
+        except CentralUnavailable as err:
+            if once:
+                raise
+            if not warned:
+                log.warning("enrolment waits for central (%s); retrying", err.message)
+                warned = True
+        if stop.wait(random.uniform(0.5, 1.0) * delay):
+            return False
+        delay = min(delay * 2, max_wait)

@@ -10,10 +10,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = [
     "core_bench.py",
+    "model_bench.py",
+    "cli_bench.py",
     "central_bench.py",
+    "central_load_bench.py",
     "sms_modem_bench.py",
     "sms_gateway_bench.py",
     "barcode_bench.py",
+    "kiosk_bench.py",
+    "provision_bench.py",
 ]
 
 
