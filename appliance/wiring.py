@@ -73,9 +73,17 @@ def make_parser(config: Config) -> CodeParser:
 
 
 def make_lookup(
-    config: Config, cache: Cache, client: CentralClient, *, channel: str = "cli"
+    config: Config,
+    cache: Cache,
+    client: CentralClient,
+    *,
+    channel: str = "cli",
+    breaker: CircuitBreaker | None = None,
 ) -> LookupService:
-    """The lookup service every channel uses; its lookups are counted in usage.db under ``channel``."""
+    """The lookup service every channel uses; its lookups are counted in usage.db under ``channel``.
+
+    Pass the ``breaker`` of another channel's service in the same process, so that central being down
+    is noticed once for all of them."""
     from appliance.health_wiring import track_lookup, usage_observer
 
     service = LookupService(
@@ -86,7 +94,7 @@ def make_lookup(
         parser=make_parser(config),
         observer=usage_observer(config, channel),
         channel=channel,
-        breaker=CircuitBreaker.from_config(config.lookup),
+        breaker=breaker or CircuitBreaker.from_config(config.lookup),  # shared by a process's channels
     )
     track_lookup(config, channel, service.breaker_state)
     return service

@@ -71,7 +71,9 @@ def tune_malloc(*, arenas: int = 2, mmap_threshold: int = 1 << 20) -> bool:
 
 
 def has_display() -> bool:
-    """Whether a desktop display is there to open a window on."""
+    """Whether a display is there to open a window on: a desktop, or SDL's KMS/DRM (the kiosk unit)."""
+    if os.environ.get("SDL_VIDEODRIVER", "") in ("kmsdrm", "x11", "wayland"):
+        return True
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
