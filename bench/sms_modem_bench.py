@@ -37,7 +37,10 @@ def bench_send(count: int, per_part: float) -> None:
     rate = count / elapsed
     line = f"send, {per_part:.1f} s/part: {count} SMS in {elapsed:.2f} s = {rate:.1f} SMS/s"
     if per_part > 0:
-        line += f", {100 * rate * per_part:.1f}% of the modem's possible rate"
+        share = rate * per_part  # each send returns once the network is done with it: at most 1
+        line += f", {100 * share:.1f}% of the modem's possible rate"
+        if share > 1.0 + 1e-9:
+            print(f"ERROR: {100 * share:.1f}% of the modem's rate is impossible (accounting bug)", flush=True)
     else:
         line += f", {1000 * elapsed / count:.2f} ms per SMS (software + pty overhead)"
     print(line, flush=True)

@@ -18,21 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS delivery_seen (
-    key TEXT PRIMARY KEY,
-    at REAL NOT NULL
-);
-"""
 PROVEN = "sent before a restart (delivery report seen)"
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    """Create the report tables and add the ``recipient`` column to orphans of older databases."""
-    conn.executescript(SCHEMA)
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(delivery_orphans)")}
-    if "recipient" not in columns:
-        conn.execute("ALTER TABLE delivery_orphans ADD COLUMN recipient TEXT NOT NULL DEFAULT ''")
 
 
 def same_number(a: str, b: str) -> bool:

@@ -2,6 +2,9 @@
 
 One thread owns the pty and the AT engine (``emulator_at.AtEngine``); the public methods only take the
 lock, change the engine's state and wake the thread. Used by tests, benchmarks and ``motcua sms emulate``.
+The emulator does not keep the pty's other end open: it sees whether a client has the port open (the
+pty hangs up when nobody does), and like a USB modem whose port nobody opened, it then drops what it
+would have written (notices, direct ``+CMT``) and stores messages instead of routing them.
 """
 
 from __future__ import annotations
@@ -15,17 +18,20 @@ import tempfile
 import threading
 import time
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sms_gateway import pdu
 from sms_gateway.emulator_at import AtEngine
-from sms_gateway.emulator_types import Faults, ModemIdentity, SentMessage, SentPart
+from sms_gateway.emulator_types import Faults, ModemIdentity, ModemProfile, SentMessage, SentPart
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Faults", "ModemEmulator", "ModemIdentity", "SentMessage", "SentPart"]
+__all__ = ["Faults", "ModemEmulator", "ModemIdentity", "ModemProfile", "SentMessage", "SentPart"]
+
+_NO_CLIENT_POLL = 0.02  # seconds between checks for a client opening the port while nobody has it open
 
 
 class ModemEmulator:
@@ -35,22 +41,28 @@ class ModemEmulator:
         self,
         *,
         link_path: str | os.PathLike[str] | None = None,
-        storage_slots: int = 30,
+        storage_slots: int | None = None,
         seconds_per_part: float = 0.0,
         pin: str = "",
         identity: ModemIdentity | None = None,
+        profile: ModemProfile | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         ident = identity or ModemIdentity()
-        ident.storage_slots = storage_slots
         ident.pin = pin or ident.pin
+        prof = dataclasses.replace(profile or ModemProfile())
+        prof.capacity = dict(prof.capacity)
+        if storage_slots is not None:
+            prof.capacity["SM"] = storage_slots
         self._engine = AtEngine(
             identity=ident,
             seconds_per_part=seconds_per_part,
             on_sent=self._record_sent,
             on_prompt=self._prompted,
+            profile=prof,
         )
         self._engine.powered = True
+        self._engine.listening = False  # until a client opens the port
         self._clock = clock
         self._own_dir: str | None = None
         if link_path is None:
@@ -64,7 +76,6 @@ class ModemEmulator:
         self._listeners: list[Callable[[SentMessage], None]] = []
         self._prompt_listeners: list[Callable[[], None]] = []
         self._master: int | None = None
-        self._slave: int | None = None
         self._wake_r, self._wake_w = os.pipe()
         self._thread: threading.Thread | None = None
         self._running = False
@@ -113,14 +124,35 @@ class ModemEmulator:
         log.info("emulated modem unplugged")
 
     def replug(self) -> None:
-        """Plug it back: a fresh pty at the same symlink path; the modem restarts, the SIM keeps its store."""
+        """Plug it back: a fresh pty at the same symlink path; the modem is at its power-on settings again
+        and stores what the network held meanwhile where those settings say (memories keep their content)."""
         with self._lock:
             self._engine.power_on()
             self._engine.powered = True
+            self._engine.listening = False  # nobody has the new port open yet
             self._open_pty()
             self._engine.flush_held()
         self._wake()
         log.info("emulated modem plugged in again at %s", self.pty_name)
+
+    def reset(self) -> None:
+        """A spontaneous reset (a brown-out on USB power): same port, power-on settings, command lost."""
+        with self._lock:
+            self._engine.reset()
+        self._wake()
+        log.info("emulated modem reset itself")
+
+    def settings(self) -> dict[str, object]:
+        """The modem's current volatile settings (what a reset brings back to the profile's defaults)."""
+        with self._lock:
+            e = self._engine
+            return {"echo": e.echo, "cnmi": tuple(e.cnmi), "cpms": tuple(e.cpms), "text_mode": e.text_mode}
+
+    @property
+    def resets(self) -> int:
+        """How many spontaneous resets happened (``reset()`` and the ``reset_at_command`` fault)."""
+        with self._lock:
+            return self._engine.resets
 
     # ------------------------------------------------------------ configuration and faults
 
@@ -164,8 +196,11 @@ class ModemEmulator:
         concat_ref16: bool = False,
         when: datetime | None = None,
         data: bytes | None = None,
+        stored_in: str = "",
     ) -> list[str]:
-        """A phone texts the modem: stores SMS-DELIVER part(s) and announces them; returns the PDUs."""
+        """A phone texts the modem: SMS-DELIVER part(s) routed per the modem's settings; returns the PDUs.
+
+        ``stored_in`` puts them silently in that memory instead, as if they came under other settings."""
         ref16 = concat_ref16 or self._engine.faults.concat_ref16_first_char
         with self._lock:
             self._concat_ref = (self._concat_ref + 1) % (65536 if ref16 else 256)
@@ -180,7 +215,10 @@ class ModemEmulator:
                 data=data,
             )
             for p in pdus:
-                self._deliver(p.hex)
+                if stored_in and self._engine.mem.store(stored_in, p.hex) is None:
+                    raise ValueError(f"memory {stored_in} is full")
+                if not stored_in:
+                    self._deliver(p.hex)
         self._wake()
         return [p.hex for p in pdus]
 
@@ -190,16 +228,29 @@ class ModemEmulator:
             self._deliver(pdu_hex)
         self._wake()
 
-    def _deliver(self, pdu_hex: str) -> None:
-        if self._engine.powered:
-            self._engine.network_deliver(pdu_hex)
-        else:
-            self._engine.held.append(pdu_hex)
-
-    def stored(self) -> dict[int, tuple[int, str]]:
-        """A snapshot of the SIM store: index → (stat, PDU hex)."""
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """Hold every notice back until the block ends, so that the notices of all messages injected in it
+        are pending at once (with the ``double_cmti`` fault they then go out in one write)."""
         with self._lock:
-            return dict(self._engine.storage)
+            self._engine.urc_hold += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._engine.urc_hold -= 1
+            self._wake()
+
+    def _deliver(self, pdu_hex: str) -> None:
+        self._engine.network_deliver(pdu_hex)
+
+    def stored(self, memory: str | None = None) -> dict[Any, tuple[int, str]]:
+        """Stored messages and reports: of one memory (index → (stat, PDU hex)), or of all of them
+        ((memory, index) → (stat, PDU hex))."""
+        with self._lock:
+            if memory is not None:
+                return dict(self._engine.mem.entries(memory))
+            return dict(self._engine.mem.snapshot())
 
     def held_count(self) -> int:
         """Messages the network is holding because the SIM is full or the modem is off."""
@@ -276,10 +327,11 @@ class ModemEmulator:
 
     def _open_pty(self) -> None:
         master, slave = os.openpty()
-        tty.setraw(slave)
+        tty.setraw(slave)  # the line settings stay with the pty while its master is open
         os.set_blocking(master, False)
-        self._master, self._slave = master, slave
+        self._master = master
         self.pty_name = os.ttyname(slave)
+        os.close(slave)  # only clients hold it: a hang-up then means nobody has the port open
         link = Path(self.port)
         link.parent.mkdir(parents=True, exist_ok=True)
         tmp = link.with_name(link.name + ".new")
@@ -289,17 +341,26 @@ class ModemEmulator:
         os.replace(tmp, link)
 
     def _close_pty(self) -> None:
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._master = self._slave = None
+        if self._master is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._master)
+        self._master = None
         with contextlib.suppress(FileNotFoundError):
             Path(self.port).unlink()
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
+
+    @staticmethod
+    def _client_present(master: int) -> bool:
+        """True while some client has the pty's other end open (no hang-up on the master)."""
+        poller = select.poll()
+        poller.register(master, select.POLLIN)
+        try:
+            return not any(ev & select.POLLHUP for _, ev in poller.poll(0))
+        except OSError:
+            return False
 
     def _loop(self) -> None:
         while True:
@@ -308,8 +369,11 @@ class ModemEmulator:
                     return
                 master = self._master
                 deadline = self._engine.next_deadline()
+            present = master is not None and self._client_present(master)
             timeout = 0.5 if deadline is None else max(0.0, min(0.5, deadline - self._clock()))
-            fds = [self._wake_r] + ([master] if master is not None else [])
+            if master is not None and not present:
+                timeout = min(timeout, _NO_CLIENT_POLL)
+            fds = [self._wake_r] + ([master] if present and master is not None else [])
             try:
                 readable, _, _ = select.select(fds, [], [], timeout)
             except (OSError, ValueError):  # the pty was closed under us (unplug)
@@ -326,20 +390,22 @@ class ModemEmulator:
             with self._lock:
                 if self._master != master:
                     continue
+                if self._engine.listening != present:
+                    self._engine.listening = present
                 out = []
                 if data:
                     echo = self._engine.receive(data)
                     if echo:
                         out.append(echo)
-                if self._engine.powered:
-                    try:
-                        out.extend(self._engine.step(self._clock(), datetime.now().astimezone()))
-                    except Exception:  # a bug in the engine must not take the modem away from its clients
-                        log.exception("emulated modem: command failed")
-                        self._engine.inbuf.clear()
-                        out.append(b"\r\nERROR\r\n")
-                for chunk in out:
-                    self._write(chunk)
+                try:
+                    out.extend(self._engine.step(self._clock(), datetime.now().astimezone()))
+                except Exception:  # a bug in the engine must not take the modem away from its clients
+                    log.exception("emulated modem: command failed")
+                    self._engine.inbuf.clear()
+                    out.append(b"\r\nERROR\r\n")
+                if present:  # like a USB port nobody opened: what the modem says then is lost
+                    for chunk in out:
+                        self._write(chunk)
 
     def _write(self, chunk: bytes) -> None:
         master = self._master
@@ -370,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="GSM modem emulator on a pseudo-terminal")
     parser.add_argument("--link", default="/tmp/motcua-sms/ttyEMU0", help="stable path clients open")
     parser.add_argument("--seconds-per-part", type=float, default=0.0)
-    parser.add_argument("--slots", type=int, default=30)
+    parser.add_argument("--slots", type=int, default=30, help="SIM (SM) slots")
     parser.add_argument("--quiet", action="store_true", help="serve only, no interactive prompt")
     args = parser.parse_args(argv)
     emulator = ModemEmulator(

@@ -1,11 +1,15 @@
-"""The emulated modem's AT command engine: bytes in, bytes out, a SIM store and a pretend network.
+"""The emulated modem's AT command engine: bytes in, bytes out, message memories and a pretend network.
 
 Pure state machine (no threads, no file descriptors): ``ModemEmulator`` feeds it the bytes a client
-wrote, calls ``step(now)`` and writes back the chunks it returns. One storage ("SM") serves every memory
-name (SM, ME, MT, SR). ``+CNMI`` modes 2 and 3 behave as mode 1 (``+CMTI`` after storing); ``<ds>`` 1
-routes status reports as ``+CDS``, 2 stores them (``+CDSI``; while the SIM is full the network holds
-them, ahead of held messages). ESC at the ``> `` prompt cancels the send (OK, nothing sent); elsewhere
-ESC is ignored, as real modems do.
+wrote, calls ``step(now)`` and writes back the chunks it returns. Memories (``emulator_memory``): "SM",
+"ME" and "SR" each with its own capacity; ``AT+CPMS`` selects <mem1> (list/read/delete), <mem2> and
+<mem3> (where received SMS go). Routing follows ``+CNMI``: <mt> 0 stores silently, 1 (and 3) stores
+and announces ``+CMTI: "<mem3>",<index>``, 2 delivers directly as ``+CMT`` while a client has the port
+open (stored otherwise); <ds> 0 stores status reports silently in "SR", 1 routes them as ``+CDS`` while
+a client listens, 2 stores them with ``+CDSI: "SR",<index>``. A full memory makes the network hold and
+retry (reports ahead of messages). Power-on (replug, spontaneous reset) brings back the profile's
+defaults (``emulator_types.ModemProfile``). ESC at the ``> `` prompt cancels the send (OK, nothing
+sent); elsewhere ESC is ignored, as real modems do.
 """
 
 from __future__ import annotations
@@ -20,39 +24,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sms_gateway import pdu
-from sms_gateway.emulator_types import Faults, ModemIdentity, SentPart
+from sms_gateway.emulator_info import CmeError, CmsError, InfoCommands, PlainError, to_int
+from sms_gateway.emulator_memory import Memories
+from sms_gateway.emulator_types import MEMORIES, Faults, ModemIdentity, ModemProfile, SentPart
 
 log = logging.getLogger(__name__)
 
 STAT_NAMES = {0: "REC UNREAD", 1: "REC READ", 2: "STO UNSENT", 3: "STO SENT"}
 TEXT_STAT = {v: k for k, v in STAT_NAMES.items()} | {"ALL": 4}
-SUPPORTED_COMMANDS = (  # noqa: SIM905 (a one-line-per-command list would take 30 lines)
-    "+CGMI +CGMM +CGMR +CGSN +CIMI +CFUN +CMEE +CPIN +CLAC +COPS +CMGF +CSCA +CSMP +CPMS +CNMI +CLIP "
-    "+CRC +CVHU +CSQ +CREG +CSCS +CMGS +CMGR +CMGL +CMGD +CNMA +CSMS +CMMS +CSDH +CNUM"
-).split()
-MEMORIES = ("SM", "ME", "MT", "SR")
-
-
-class _CmsError(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-class _CmeError(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 @dataclass
 class _Urc:
-    kind: str  # cmti | report | other
+    kind: str  # cmti | cmt | report | other
     text: str
 
 
 @dataclass
-class AtEngine:
+class AtEngine(InfoCommands):
     """AT command interpreter with SIM storage, a network outbox and fault injection."""
 
     identity: ModemIdentity = field(default_factory=ModemIdentity)
@@ -60,26 +49,34 @@ class AtEngine:
     seconds_per_part: float = 0.0
     on_sent: Callable[[SentPart], None] | None = None
     on_prompt: Callable[[], None] | None = None  # called when AT+CMGS is about to answer "> "
+    profile: ModemProfile = field(default_factory=ModemProfile)
 
     def __post_init__(self) -> None:
-        self.storage: dict[int, tuple[int, str]] = {}
-        self.held: deque[str] = deque()
-        self.held_reports: deque[str] = deque()  # status reports waiting for a free slot (ds=2)
+        self.mem = Memories(self.profile.capacity)
+        self.held: deque[str] = deque()  # messages the network holds (modem off or memory full)
+        self.held_reports: deque[str] = deque()  # status reports the network holds
+        self.timers: list[tuple[float, Callable[[], None]]] = []  # network side: survive power cycles
         self.sent_parts: list[SentPart] = []
         self._rng = random.Random(7)
         self.powered = True
+        self.listening = True  # a client has the port open (``ModemEmulator`` keeps this up to date)
         self.pin_attempts = 0
+        self.resets = 0
+        self.urc_hold = 0  # > 0: notices wait (``ModemEmulator.together``)
+        self.clock_now = 0.0
         self.power_on()
 
     # ------------------------------------------------------------ lifecycle
 
     def power_on(self) -> None:
-        """Reset the volatile state as a modem does when it powers up (storage survives: it is the SIM)."""
-        self.echo = True
+        """Back to the profile's power-on settings, as after a replug or a reset (memories survive)."""
+        p = self.profile
+        self.echo = p.echo
         self.cmee = 0
         self.text_mode = False
         self.cscs = "IRA"
-        self.cnmi = [0, 0, 0, 0, 0]
+        self.cnmi = list(p.cnmi)
+        self.cpms = list(p.preferred)
         self.csmp_fo = 17
         self.pin_ok = not self.identity.pin
         self.mr = 0
@@ -87,15 +84,19 @@ class AtEngine:
         self.data_mode: tuple[str, str] | None = None  # ("pdu", length) or ("text", number)
         self.busy_until = 0.0
         self.pending_reply: bytes | None = None
-        self.urcs: list[_Urc] = []
-        self.timers: list[tuple[float, Callable[[], None]]] = []
-        self.clock_now = 0.0
+        self.urcs: list[_Urc] = [_Urc("other", line) for line in p.boot_urcs]
         self.last_urc_at = -1e9
+
+    def reset(self) -> None:
+        """A spontaneous reset (brown-out): the command in progress is lost, power-on settings return."""
+        self.resets += 1
+        self.power_on()
+        self.flush_held()
 
     # ------------------------------------------------------------ network side
 
     def network_deliver(self, pdu_hex: str) -> None:
-        """The network hands the modem one SMS-DELIVER; stored with ``+CMTI``, or held while full."""
+        """The network hands the modem one SMS-DELIVER; routed per ``+CNMI``, held while off or full."""
         if self.faults.undecodable_pdu:
             self.faults.undecodable_pdu = False
             pdu_hex = pdu_hex[: max(40, len(pdu_hex) // 2)]
@@ -103,32 +104,41 @@ class AtEngine:
         self.flush_held()
 
     def flush_held(self) -> None:
-        """Store held status reports, then held messages, while the SIM has free slots."""
+        """Hand held status reports, then held messages, to the modem while it has room for them."""
         if not self.powered:
             return
-        while (self.held_reports or self.held) and (index := self._free_slot()) is not None:
-            if self.held_reports:
-                self.storage[index] = (0, self.held_reports.popleft())
-                self.urcs.append(_Urc("report", f'+CDSI: "SM",{index}'))
+        report_memory = self.profile.report_memory or self.cpms[2]
+        while self.held_reports:
+            index = None if self.faults.storage_full else self.mem.store(report_memory, self.held_reports[0])
+            if index is None:
+                break
+            self.held_reports.popleft()
+            if self.cnmi[3] == 2:
+                self.urcs.append(_Urc("report", f'+CDSI: "{report_memory}",{index}'))
+        while self.held:
+            if self.cnmi[1] == 2 and self.listening:  # direct delivery: nothing stored
+                pdu_hex = self.held.popleft()
+                self.urcs.append(_Urc("cmt", self._cmt_text(pdu_hex)))
                 continue
-            self.storage[index] = (0, self.held.popleft())
-            if self.cnmi[1] >= 1:
-                self.urcs.append(_Urc("cmti", f'+CMTI: "SM",{index}'))
+            index = None if self.faults.storage_full else self.mem.store(self.cpms[2], self.held[0])
+            if index is None:
+                break
+            self.held.popleft()
+            if self.cnmi[1] in (1, 3):
+                self.urcs.append(_Urc("cmti", f'+CMTI: "{self.cpms[2]}",{index}'))
 
-    def _free_slot(self) -> int | None:
-        if self.faults.storage_full:
-            return None
-        for i in range(1, self.identity.storage_slots + 1):
-            if i not in self.storage:
-                return i
-        return None
+    def _cmt_text(self, pdu_hex: str) -> str:
+        if not self.text_mode:
+            return f"+CMT: ,{_length(pdu_hex)}\r\n{pdu_hex}"
+        header, text = self._text_entry(0, pdu_hex)
+        number, _, when = header.split(",", 1)[1].partition(",,")
+        return f"+CMT: {number},,{when}\r\n{text}"
 
     def _status_report(self, part: SentPart, now_dt: datetime) -> None:
         report = pdu.encode_status_report(
             part.message_ref, part.to, sent_at=now_dt, discharged_at=now_dt, smsc=self.identity.smsc
         )
-        ds = self.cnmi[3]
-        if ds == 1:
+        if self.powered and self.cnmi[3] == 1 and self.listening:
             if self.text_mode:
                 ts = _text_time(now_dt)
                 self.urcs.append(
@@ -136,9 +146,9 @@ class AtEngine:
                 )
             else:
                 self.urcs.append(_Urc("report", f"+CDS: {report.tpdu_length}\r\n{report.hex}"))
-        elif ds == 2:
-            self.held_reports.append(report.hex)
-            self.flush_held()
+            return
+        self.held_reports.append(report.hex)
+        self.flush_held()
 
     # ------------------------------------------------------------ byte pump
 
@@ -150,7 +160,7 @@ class AtEngine:
     def next_deadline(self) -> float | None:
         """The earliest moment ``step`` has something timed to do."""
         times = [t for t, _ in self.timers]
-        if self.urcs:
+        if self.powered and not self.urc_hold and any(not self._held_for_command(u) for u in self.urcs):
             times.append(self.last_urc_at + self.identity.urc_gap)
         if self.pending_reply is not None:
             times.append(self.busy_until)
@@ -164,6 +174,8 @@ class AtEngine:
         self.timers = [t for t in self.timers if t[0] > now]
         for _, fire in due:
             fire()
+        if not self.powered:  # only the network side runs: it holds what it cannot deliver
+            return out
         while True:
             if self.pending_reply is not None:
                 if now < self.busy_until:
@@ -189,7 +201,7 @@ class AtEngine:
             self.faults.non_utf8_byte = False
             out.append(b"\r\n\xff\xfeNOISE\r\n")
         ready = [u for u in self.urcs if not self._held_for_command(u)]
-        if not ready:
+        if not ready or self.urc_hold:
             return out
         if self.faults.double_cmti:
             self.urcs = [u for u in self.urcs if self._held_for_command(u)]
@@ -239,7 +251,12 @@ class AtEngine:
             return b"", 0.0
         if not command.upper().startswith("AT"):
             return self._format([], "ERROR"), 0.0
-        log.debug("emulator AT: %s", command[:60])
+        prefix = self.faults.reset_at_command
+        if prefix and command.upper().startswith(prefix.upper()):
+            self.faults.reset_at_command = ""
+            self.reset()
+            return b"", 0.0
+        log.debug("emulator AT: %s", command.split("=", 1)[0][:20])
         delay = 0.0
         lines: list[str] = []
         try:
@@ -248,15 +265,15 @@ class AtEngine:
                 if isinstance(result, bytes):  # prompt for CMGS data
                     return result, 0.0
                 lines.extend(result)
-        except _CmsError as err:
+        except CmsError as err:
             return self._format(
                 lines, f"+CMS ERROR: {err.code}" if self.cmee else "ERROR", self._splice()
             ), delay
-        except _CmeError as err:
+        except CmeError as err:
             return self._format(
                 lines, f"+CME ERROR: {err.code}" if self.cmee else "ERROR", self._splice()
             ), delay
-        except _PlainError:
+        except PlainError:
             return self._format(lines, "ERROR", self._splice()), delay
         return self._format(lines, "OK", self._splice()), delay
 
@@ -268,13 +285,13 @@ class AtEngine:
             return self._basic(upper)
         m = re.match(r"^([+^][A-Z]+)(=\?|\?|=)?(.*)$", cmd, re.IGNORECASE | re.DOTALL)
         if not m:
-            raise _PlainError()
+            raise PlainError()
         name, op, arg = m.group(1).upper(), m.group(2) or "", m.group(3)
         handler = getattr(self, "_cmd_" + name[1:].lower(), None) if name.startswith("+") else None
         if handler is None:
-            raise _CmeError(4) if self.cmee else _PlainError()
+            raise CmeError(4) if self.cmee else PlainError()
         if name in ("+CMGS", "+CMGR", "+CMGL", "+CMGD", "+CIMI", "+CPMS", "+CSCA") and not self.pin_ok:
-            raise _CmeError(11)
+            raise CmeError(11)
         return handler(op, arg)
 
     def _basic(self, cmd: str) -> list[str]:
@@ -283,7 +300,8 @@ class AtEngine:
             if letter == "E":
                 self.echo = value != "0"
             elif letter in ("Z", "&F"):
-                self.echo, self.cmee, self.text_mode, self.cnmi = True, 0, False, [0, 0, 0, 0, 0]
+                self.echo, self.cmee, self.text_mode = self.profile.echo, 0, False
+                self.cnmi = list(self.profile.cnmi)
             elif letter == "I":
                 lines += [
                     self.identity.manufacturer,
@@ -291,140 +309,69 @@ class AtEngine:
                     f"Revision: {self.identity.revision}",
                 ]
             elif letter not in ("V", "Q", "&C", "&D", "&W", "X", "S"):
-                raise _PlainError()
+                raise PlainError()
         return lines
-
-    def _cmd_cgmi(self, op: str, arg: str) -> list[str]:
-        return [] if op == "=?" else [self.identity.manufacturer]
-
-    def _cmd_cgmm(self, op: str, arg: str) -> list[str]:
-        return [] if op == "=?" else [self.identity.model]
-
-    def _cmd_cgmr(self, op: str, arg: str) -> list[str]:
-        return [] if op == "=?" else [self.identity.revision]
-
-    def _cmd_cgsn(self, op: str, arg: str) -> list[str]:
-        return [] if op == "=?" else [self.identity.imei]
-
-    def _cmd_cimi(self, op: str, arg: str) -> list[str]:
-        return [] if op == "=?" else [self.identity.imsi]
-
-    def _cmd_cnum(self, op: str, arg: str) -> list[str]:
-        return [f'+CNUM: "","{self.identity.own_number}",145']
-
-    def _cmd_cfun(self, op: str, arg: str) -> list[str]:
-        return ["+CFUN: 1"] if op == "?" else (["+CFUN: (0,1,4),(0,1)"] if op == "=?" else [])
-
-    def _cmd_cmee(self, op: str, arg: str) -> list[str]:
-        if op == "=":
-            self.cmee = _int(arg)
-        return [f"+CMEE: {self.cmee}"] if op == "?" else (["+CMEE: (0-2)"] if op == "=?" else [])
-
-    def _cmd_cpin(self, op: str, arg: str) -> list[str]:
-        if op == "?":
-            return ["+CPIN: READY" if self.pin_ok else "+CPIN: SIM PIN"]
-        if op == "=":
-            self.pin_attempts += 1
-            if arg.strip('"') != self.identity.pin:
-                raise _CmeError(16)
-            self.pin_ok = True
-        return []
-
-    def _cmd_clac(self, op: str, arg: str) -> list[str]:
-        return list(SUPPORTED_COMMANDS)
-
-    def _cmd_cops(self, op: str, arg: str) -> list[str]:
-        if op == "?":
-            return [f'+COPS: 0,0,"{self.identity.operator}",7']
-        if op == "=?":
-            return [
-                f'+COPS: (2,"{self.identity.operator}","{self.identity.operator[:6]}","45204",7),,(0-4),(0-2)'
-            ]
-        return []
 
     def _cmd_cmgf(self, op: str, arg: str) -> list[str]:
         if op == "=":
-            value = _int(arg)
+            value = to_int(arg)
             if value not in (0, 1):
-                raise _CmsError(302)
+                raise CmsError(302)
             self.text_mode = value == 1
         return [f"+CMGF: {int(self.text_mode)}"] if op == "?" else (["+CMGF: (0,1)"] if op == "=?" else [])
 
-    def _cmd_csca(self, op: str, arg: str) -> list[str]:
-        if op == "=":
-            self.identity.smsc = arg.split(",")[0].strip('"')
-        return [f'+CSCA: "{self.identity.smsc}",145'] if op == "?" else []
-
-    def _cmd_csmp(self, op: str, arg: str) -> list[str]:
-        if op == "=" and arg:
-            self.csmp_fo = _int(arg.split(",")[0])
-        return [f"+CSMP: {self.csmp_fo},167,0,0"] if op == "?" else []
-
     def _cmd_cpms(self, op: str, arg: str) -> list[str]:
-        used, total = len(self.storage), self.identity.storage_slots
+        p = self.profile
+        offered = (p.read_memories, p.write_memories, p.receive_memories)
         if op == "=?":
-            return ['+CPMS: ("SM"),("SM"),("SM")']
+            return ["+CPMS: " + ",".join("(" + ",".join(f'"{m}"' for m in group) + ")" for group in offered)]
         if op == "?":
-            return [f'+CPMS: "SM",{used},{total},"SM",{used},{total},"SM",{used},{total}']
-        names = [n.strip().strip('"').upper() for n in arg.split(",") if n.strip()]
-        if not names or any(n not in MEMORIES for n in names):
-            raise _CmsError(302)
-        return [",".join([f"{used},{total}"] * 3).join(["+CPMS: ", ""])]
+            return ["+CPMS: " + ",".join(f'"{m}",{self.mem.used(m)},{self.mem.total(m)}' for m in self.cpms)]
+        names = [n.strip().strip('"').upper() for n in arg.split(",")]
+        if op != "=" or not names[0] or len(names) > 3:
+            raise CmsError(302)
+        for i, name in enumerate(names):
+            if name and (name not in MEMORIES or name not in offered[i]):
+                raise CmsError(302)
+        for i, name in enumerate(names):
+            if name:
+                self.cpms[i] = name
+        self.flush_held()  # the new <mem3> may have room for what the network holds
+        return ["+CPMS: " + ",".join(f"{self.mem.used(m)},{self.mem.total(m)}" for m in self.cpms)]
 
     def _cmd_cnmi(self, op: str, arg: str) -> list[str]:
         if op == "=":
-            values = [_int(v) if v.strip() else 0 for v in arg.split(",")]
+            values = [to_int(v) if v.strip() else 0 for v in arg.split(",")]
             if len(values) > 5 or any(v < 0 or v > 3 for v in values):
-                raise _CmsError(303)
+                raise CmsError(303)
             self.cnmi = (values + [0] * 5)[:5]
+            self.flush_held()
         if op == "?":
             return ["+CNMI: " + ",".join(str(v) for v in self.cnmi)]
         return ["+CNMI: (0-2),(0-3),(0,2),(0-2),(0,1)"] if op == "=?" else []
 
-    def _cmd_csq(self, op: str, arg: str) -> list[str]:
-        return [f"+CSQ: {self.identity.signal},99"] if op != "=?" else ["+CSQ: (0-31,99),(0-7,99)"]
-
-    def _cmd_creg(self, op: str, arg: str) -> list[str]:
-        return [f"+CREG: 0,{self.identity.registration}"] if op == "?" else []
-
-    def _cmd_cscs(self, op: str, arg: str) -> list[str]:
-        if op == "=":
-            name = arg.strip('"').upper()
-            if name not in ("GSM", "IRA", "UCS2"):
-                raise _CmeError(4)
-            self.cscs = name
-        if op == "?":
-            return [f'+CSCS: "{self.cscs}"']
-        return ['+CSCS: ("GSM","IRA","UCS2")'] if op == "=?" else []
-
-    def _ok(self, op: str, arg: str) -> list[str]:
-        return []
-
-    _cmd_clip = _cmd_crc = _cmd_cvhu = _cmd_cnma = _cmd_cmms = _cmd_csdh = _ok
-
-    def _cmd_csms(self, op: str, arg: str) -> list[str]:
-        return ["+CSMS: 0,1,1,1"] if op in ("?", "=") else (["+CSMS: (0)"] if op == "=?" else [])
-
     def _cmd_cmgd(self, op: str, arg: str) -> list[str]:
+        memory = self.cpms[0]
         if op == "=?":
-            return [f"+CMGD: (1-{self.identity.storage_slots}),(0-4)"]
+            return [f"+CMGD: (1-{self.mem.total(memory)}),(0-4)"]
         parts = [p.strip() for p in arg.split(",")]
-        flag = _int(parts[1]) if len(parts) > 1 and parts[1] else 0
+        flag = to_int(parts[1]) if len(parts) > 1 and parts[1] else 0
         if flag == 0:
-            self.storage.pop(_int(parts[0]), None)
+            self.mem.delete(memory, to_int(parts[0]))
         else:
             keep = {1: (0, 2, 3), 2: (0, 3), 3: (0,), 4: ()}.get(flag, (0, 1, 2, 3))
-            self.storage = {i: v for i, v in self.storage.items() if v[0] in keep}
+            self.mem.delete_unless(memory, keep)
         self.flush_held()
         return []
 
     def _cmd_cmgr(self, op: str, arg: str) -> list[str]:
-        index = _int(arg)
-        if index not in self.storage:
-            raise _CmsError(321)
-        stat, pdu_hex = self.storage[index]
+        memory, index = self.cpms[0], to_int(arg)
+        entry = self.mem.get(memory, index)
+        if entry is None:
+            raise CmsError(321)
+        stat, pdu_hex = entry
         if stat == 0:
-            self.storage[index] = (1, pdu_hex)
+            self.mem.put(memory, index, (1, pdu_hex))
         if self.text_mode:
             header, text = self._text_entry(stat, pdu_hex)
             return [f"+CMGR: {header}", text]
@@ -437,16 +384,16 @@ class AtEngine:
                 if self.text_mode
                 else "+CMGL: (0-4)"
             ]
-        want = (TEXT_STAT.get(arg.strip('"').upper(), -1) if self.text_mode else _int(arg)) if arg else 0
+        want = (TEXT_STAT.get(arg.strip('"').upper(), -1) if self.text_mode else to_int(arg)) if arg else 0
         if want not in (0, 1, 2, 3, 4):
-            raise _CmsError(302)
+            raise CmsError(302)
         lines = []
-        for index in sorted(self.storage):
-            stat, pdu_hex = self.storage[index]
+        memory = self.cpms[0]
+        for index, (stat, pdu_hex) in self.mem.entries(memory):
             if want != 4 and stat != want:
                 continue
             if stat == 0:
-                self.storage[index] = (1, pdu_hex)
+                self.mem.put(memory, index, (1, pdu_hex))
             if self.text_mode:
                 header, text = self._text_entry(stat, pdu_hex)
                 lines += [f"+CMGL: {index},{header}", text]
@@ -472,7 +419,7 @@ class AtEngine:
 
     def _cmd_cmgs(self, op: str, arg: str) -> bytes:
         if op != "=" or not arg:
-            raise _CmsError(302)
+            raise CmsError(302)
         if self.text_mode:
             number = arg.split(",")[0].strip('"')
             if self.cscs == "UCS2":
@@ -503,11 +450,18 @@ class AtEngine:
             if fire:
                 return self._format([], f"+CMS ERROR: {code}", self._splice()), self.seconds_per_part / 2
         refs = []
-        for submit in parts:
+        for k, submit in enumerate(parts):
             ref = self.mr
             self.mr = (self.mr + 1) % 256
             part = SentPart(
-                submit.to, submit.text, submit.encoding, submit.concat, ref, body, submit.request_report
+                submit.to,
+                submit.text,
+                submit.encoding,
+                submit.concat,
+                ref,
+                body,
+                submit.request_report,
+                at=self.clock_now + k * self.seconds_per_part,
             )
             self.sent_parts.append(part)
             if self.on_sent is not None:
@@ -534,17 +488,6 @@ class AtEngine:
             pdu.decode(p.hex)  # type: ignore[misc]
             for p in pdu.encode_submit(value, text, request_report=report, message_ref=self.mr)
         ]
-
-
-class _PlainError(Exception):
-    pass
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text.strip().strip('"'))
-    except ValueError:
-        raise _CmsError(302) from None
 
 
 def _length(pdu_hex: str) -> int:

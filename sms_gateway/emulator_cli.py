@@ -18,7 +18,7 @@ HELP = """\
 Type  <phone number>> <text>   to text the gateway from that number, e.g.
       0912345678> HS 000.00.15.H56-240315-0001
 A line without "number>" is sent from the last number used.
-Commands: !unplug  !replug  !fault <name> <value>  !help   (Ctrl-D quits)
+Commands: !unplug  !replug  !reset  !fault <name> <value>  !help   (Ctrl-D quits)
 """
 
 
@@ -100,6 +100,9 @@ def _command(emulator: ModemEmulator, words: list[str]) -> str:
     if words[0] == "replug":
         emulator.replug()
         return f"modem plugged in again ({emulator.pty_name})"
+    if words[0] == "reset":
+        emulator.reset()
+        return "modem reset itself (power-on settings: SIM storage, no notices, echo on)"
     if words[0] == "fault" and len(words) == 3:
         name, raw = words[1], words[2]
         value: object

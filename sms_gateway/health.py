@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from dossier.model import VN_TZ
-from sms_gateway.runtime import STATUS_KEY
 from sms_gateway.store import SmsStore
+from sms_gateway.store_types import STATUS_KEY
 
 STALE_AFTER = 60.0  # a snapshot older than this means the gateway is not running
 
@@ -79,6 +79,26 @@ def format_health(h: dict[str, Any]) -> str:
             f" worker sent {w.get('sent', 0)}, failures {w.get('failures', 0)}"
             + (f"; last error: {m['last_error']}" if m.get("last_error") else "")
         )
+    breaker = (h.get("lookup") or {}).get("breaker")
+    if breaker:
+        lines.append(format_breaker(breaker))
     if h.get("inbound"):
-        lines.append(f"handled since start: {h['inbound']['handled']}, errors {h['inbound']['errors']}")
+        inbound = h["inbound"]
+        lines.append(
+            f"handled since start: {inbound['handled']}, errors {inbound['errors']},"
+            f" set aside {inbound.get('set_aside', 0)}"
+        )
     return "\n".join(lines)
+
+
+def format_breaker(b: dict[str, Any]) -> str:
+    """One line on the lookup's circuit breaker (open: unknown codes are answered "cannot check now")."""
+    state = str(b.get("state", "unknown"))
+    text = f"lookup breaker: {state.upper() if state != 'closed' else state}"
+    if b.get("failures"):
+        text += f", {b['failures']} failure(s) in a row"
+    if state != "closed" and b.get("since"):
+        text += f" since {_when(b['since'])}"
+    if state != "closed" and b.get("last_error"):
+        text += f"; last error: {b['last_error']}"
+    return text

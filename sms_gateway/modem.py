@@ -1,29 +1,24 @@
-"""The GSM modem adapter: the one module that imports python-gsmmodem-new (``gsmmodem``) and pyserial.
+"""The GSM modem adapter: one owner thread per modem over python-gsmmodem-new (``gsmmodem``) and pyserial.
 
 The library is used for what it does well (opening the port, the init sequence, writing a command and
-collecting its reply); everything that loses messages in it is replaced:
+collecting its reply); what loses messages in it is replaced (``modem_library`` repairs its serial layer):
 
-- its reader thread dies on a non-UTF-8 byte → our reader decodes with ``errors="replace"`` and reports
-  any death to the watchdog;
-- unsolicited lines (``+CMTI``, ``+CDSI``, ``+CDS`` + PDU, ``+CMT``) arriving inside a command's reply were
-  taken as part of the reply → our line handler routes them to the owner thread instead;
-- two ``+CMTI`` in one notification, or one lost → ``+CMTI`` is only a hint: we sweep ``AT+CMGL=4``,
-  on every hint and periodically;
+- ``+CMTI`` is only a hint: the memory it names is read (``modem_receive``), and every memory the modem
+  offers ("SM", "ME", "MT", "SR") is swept on every (re)connect, after a reset and periodically;
 - ``processStoredSms`` deletes before the callback and its decoder drops/garbles PDUs → we read raw PDUs,
   decode them with our ``pdu`` module, hand them to ``store_incoming`` and delete only after it returned;
-- delivery reports are stored by the modem (``AT+CNMI=…,2,…``: ``+CDSI``), so one that comes while the
-  gateway is down waits on the SIM; the sweep hands them to ``store_reports`` and deletes them after;
-- no reconnect after unplug → a watchdog reopens the port with exponential backoff;
-- a process killed inside ``AT+CMGS`` leaves the modem waiting for the PDU at its ``> `` prompt → every
-  (re)connect first writes ESC (cancels the send: nothing goes out) and drains the port, so the
-  library's init never meets a modem in data mode or stale replies.
+- delivery reports are stored by the modem (``AT+CNMI=…,2,…``: ``+CDSI: "SR",n``), so one that comes
+  while the gateway is down waits in "SR"; they go to ``store_reports`` and are deleted after;
+- a modem that reset (brown-out) is back at its power-on settings (another memory, no notices, echo on):
+  an echoed command, a boot line (``RDY``, ``+CFUN:``…), a direct ``+CMT`` or ``+CNMI``/``+CPMS`` found
+  changed make us re-apply our settings and sweep every memory (``modem_memory``);
+- no reconnect after unplug → a watchdog reopens the port with exponential backoff (settings re-applied).
 
-One owner thread per modem does all the talking; ``send`` and ``status`` are safe from any thread.
+Numbers, bodies and PDUs never reach a log (``redact``). ``send`` and ``status`` are safe from any thread.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
@@ -34,7 +29,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-import serial
 from gsmmodem.exceptions import (
     CmeError,
     CmsError,
@@ -44,25 +38,20 @@ from gsmmodem.exceptions import (
     PinRequiredError,
     TimeoutException,
 )
-from gsmmodem.modem import GsmModem
-from gsmmodem.serial_comms import SerialComms
 
 from dossier.errors import HardwareUnavailable, TemporaryError
 from sms_gateway import pdu
+from sms_gateway.modem_library import CTRLZ, LibraryModem
+from sms_gateway.modem_memory import is_boot_line, parse_notice
 from sms_gateway.modem_protocol import (
     PERMANENT_CMS,
     STATUS_QUERIES,
-    URC_PREFIXES,
-    URC_WITH_PDU,
-    cancel_pending_input,
     describe_error,
-    is_status_report,
-    parse_cmgl,
     parse_cmgs,
-    received_from_pdu,
-    report_from_pdu,
     status_changes,
 )
+from sms_gateway.modem_receive import Receiver
+from sms_gateway.modem_settings import SettingsKeeper
 from sms_gateway.modem_types import (
     DeliveryReport,
     MessageRejected,
@@ -77,105 +66,10 @@ from sms_gateway.modem_types import (
     SimLocked,
     mask_number,
 )
+from sms_gateway.redact import describe_pdu, scrub
 from sms_gateway.settings import ModemSection
 
 log = logging.getLogger(__name__)
-_LIBRARY_LOG = logging.getLogger(__name__ + ".library")
-
-CTRLZ = "\x1a"
-ESC = b"\x1b"
-# CNMI: new SMS stored + "+CMTI"; status reports stored + "+CDSI" (ds=2): none is lost while we are down
-AT_CNMI = "2,1,0,2,0"
-
-
-# ------------------------------------------------------------------ the library, repaired by subclassing
-
-
-class _SafeSerialComms(SerialComms):
-    """The library's serial layer with configurable flow control, a reader that survives any byte,
-    and unsolicited lines kept out of command replies."""
-
-    log = _LIBRARY_LOG
-    _rtscts = False
-    _urc_sink: Callable[[list[str]], None] = staticmethod(lambda lines: None)
-    _urc_first: str | None = None
-
-    def connect(self) -> None:  # replaces SerialComms.connect (which forces rtscts=True, dsrdtr=True)
-        self.serial = serial.Serial(
-            port=self.port, baudrate=self.baudrate, timeout=self.timeout, rtscts=self._rtscts, write_timeout=5
-        )
-        try:
-            cancel_pending_input(self.serial, ESC)
-        except Exception:
-            with contextlib.suppress(Exception):
-                self.serial.close()
-            raise
-        self.alive = True
-        self.rxThread = threading.Thread(target=self._readLoop, name=f"modem-reader {self.port}", daemon=True)
-        self.rxThread.start()
-
-    def close(self) -> None:  # bounded join: never hang on a wedged port
-        self.alive = False
-        rx = getattr(self, "rxThread", None)
-        if rx is not None and rx is not threading.current_thread():
-            rx.join(timeout=3)
-        with contextlib.suppress(Exception):
-            self.serial.close()
-
-    def _readLoop(self) -> None:
-        try:
-            buf = bytearray()
-            while self.alive:
-                data = self.serial.read(self.serial.in_waiting or 1)
-                for byte in data:
-                    buf.append(byte)
-                    if buf.endswith(b"\r\n"):
-                        line = bytes(buf[:-2]).decode("utf-8", errors="replace")
-                        buf.clear()
-                        if line:
-                            self._handleLineRead(line)
-                    elif self._expectResponseTermSeq and buf.endswith(self._expectResponseTermSeq):
-                        line = bytes(buf).decode("utf-8", errors="replace")
-                        buf.clear()
-                        self._handleLineRead(line, checkForResponseTerm=False)
-        except Exception as err:  # any death is reported, never silent
-            self.alive = False
-            with contextlib.suppress(Exception):
-                self.serial.close()
-            self.fatalErrorCallback(err)
-
-    def _handleLineRead(self, line: str, checkForResponseTerm: bool = True) -> None:
-        if self._urc_first is not None:  # the PDU line that follows +CDS: / +CMT:
-            first, self._urc_first = self._urc_first, None
-            self._urc_sink([first, line])
-            return
-        if checkForResponseTerm and line.startswith(URC_PREFIXES):
-            if line.startswith(URC_WITH_PDU):
-                self._urc_first = line
-            else:
-                self._urc_sink([line])
-            return
-        if self._responseEvent and not self._responseEvent.is_set():
-            super()._handleLineRead(line, checkForResponseTerm)
-        else:
-            self._urc_sink([line])
-
-
-class _LibraryModem(GsmModem, _SafeSerialComms):
-    """``GsmModem`` over the repaired serial layer; notifications go to our sink, never to new threads."""
-
-    log = _LIBRARY_LOG
-
-    def __init__(self, port: str, baudrate: int, *, rtscts: bool, urc_sink: Callable[[list[str]], None],
-                 fatal_sink: Callable[[Exception], None]) -> None:  # fmt: skip
-        self._rtscts = rtscts
-        self._urc_sink = urc_sink
-        super().__init__(
-            port, baudrate, requestDelivery=False, AT_CNMI=AT_CNMI, fatalErrorCallbackFunc=fatal_sink
-        )
-
-    def _handleModemNotification(self, lines: list[str]) -> None:
-        self._urc_sink(lines)
 
 
 # ------------------------------------------------------------------ the adapter
@@ -219,8 +113,6 @@ class Modem:
         wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
     ) -> None:
         self.port = port
-        self._store_incoming = store_incoming
-        self._store_reports = store_reports  # None: reports go to on_event (and are deleted at once)
         self._on_event = on_event
         self._baud, self._pin, self._smsc, self._rtscts = baud, pin, smsc, rtscts
         self._sweep_interval, self._command_timeout, self._send_timeout = (
@@ -232,7 +124,7 @@ class Modem:
         self._max_failures, self._status_interval = max_command_failures, status_interval
         self._clock, self._wall = clock, wall_clock
         self._requests: queue.Queue[_Request] = queue.Queue()
-        self._gsm: _LibraryModem | None = None
+        self._gsm: LibraryModem | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._connected = threading.Event()
@@ -244,9 +136,20 @@ class Modem:
         self._next_sweep = 0.0
         self._next_status = 0.0
         self._pin_refused = False
-        self._warned_report_storage = False
-        self._report_check_wanted = False
+        self._configure_wanted = False
         self._was_up = False
+        self._up_event: ModemUp | None = None
+        self._settings = SettingsKeeper(port, self._cmd)
+        self._settings_retry_at = 0.0
+        self._settings_retrying = False
+        self._receiver = Receiver(
+            port,
+            cmd=self._cmd,
+            store_incoming=store_incoming,
+            store_reports=store_reports,
+            emit=self._emit,
+            count=self._count,
+        )
 
     @classmethod
     def from_settings(
@@ -299,7 +202,7 @@ class Modem:
         return self._connected.is_set()
 
     def request_sweep(self) -> None:
-        """Ask for an ``AT+CMGL`` sweep of SIM storage as soon as possible."""
+        """Ask for a sweep of every memory of the modem as soon as possible."""
         self._requests.put(_Request("sweep"))
 
     def send(self, to: str, text: str, *, unicode: bool = False, request_report: bool = False,
@@ -381,12 +284,24 @@ class Modem:
                 request = self._requests.get_nowait()
             except queue.Empty:
                 request = None
-        if self._report_check_wanted:
-            self._report_check_wanted = False
-            self._check_report_storage()
+        if self._configure_wanted:  # run from the serve loop, where a lost port is handled
+            self._configure_wanted = False
+            self._configure()
+        if self._settings.reset_sign:
+            self._recover_from_reset()
+        if self._receiver.pending:
+            self._read(self._receiver.read_pending)
         now = self._clock()
+        if now >= self._next_sweep:
+            self._settings.check()
+            if self._settings.reset_sign:
+                self._recover_from_reset()
         if self._sweep_wanted or now >= self._next_sweep:
             self._sweep()
+        # configured and swept: announce it (the runtime then gives interrupted SMS their grace)
+        if self._up_event is not None and not self._configure_wanted and not self._settings_retrying:
+            up, self._up_event = self._up_event, None
+            self._emit(up)
         if now >= self._next_status:
             self._poll_status()
         self._watchdog()
@@ -418,14 +333,14 @@ class Modem:
     # ------------------------------------------------------------ connecting
 
     def _connect(self) -> None:
+        self._count(connect_attempts=1)
         if self._pin_refused:
             raise SimLocked(
                 f"SIM in {self.port} refused the configured PIN; not retrying (fix sms.modems.pin)"
             )
         if not os.path.exists(self.port):
             raise HardwareUnavailable(f"{self.port} does not exist")
-        _LIBRARY_LOG.setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.WARNING)
-        gsm = _LibraryModem(
+        gsm = LibraryModem(
             self.port,
             self._baud,
             rtscts=self._rtscts,
@@ -461,25 +376,42 @@ class Modem:
         self._set_status(connected=True, manufacturer=manufacturer, model=model, sim_state="READY",
                          reconnects=reconnects)  # fmt: skip
         log.info("modem %s connected (%s %s)", self.port, manufacturer, model)
-        self._report_check_wanted = True  # run from the serve loop, where a lost port is handled
+        self._configure_wanted = True
+        self._settings.forget()
+        self._settings_retrying, self._settings_retry_at = False, 0.0
         self._was_up = True
-        self._emit(ModemUp(self.port, manufacturer, model))
+        self._up_event = ModemUp(self.port, manufacturer, model)  # announced after the first sweep
 
-    def _check_report_storage(self) -> None:
-        """Warn once if the modem refused to store delivery reports (the library falls back silently)."""
-        try:
-            lines = self._cmd("AT+CNMI?")
-        except TemporaryError:
+    # ------------------------------------------------------------ settings and resets
+
+    def _configure(self) -> None:
+        """After (re)connecting: learn the memories the modem offers, apply our settings, sweep them all."""
+        offer = self._settings.learn_memories()
+        self._receiver.configure(offer.sweep if offer else ())
+        self._apply_settings("settings not applied yet")
+
+    def _recover_from_reset(self) -> None:
+        if self._clock() < self._settings_retry_at:
             return
-        fields = next((ln.split(":", 1)[1].split(",") for ln in lines if ln.startswith("+CNMI:")), [])
-        stored = len(fields) > 3 and fields[3].strip() == "2"
-        if not stored and not self._warned_report_storage:
-            self._warned_report_storage = True
-            log.warning(
-                "modem %s does not store delivery reports (AT+CNMI ds=2 refused): a reply in flight when "
-                "the gateway dies may be sent twice",
-                self.port,
-            )
+        if not self._settings_retrying:
+            self._count(resets_seen=1)
+            log.warning("modem %s seems to have reset (%s): re-applying its settings, reading every memory",
+                        self.port, self._settings.reset_sign)  # fmt: skip
+        self._apply_settings(self._settings.reset_sign)
+
+    def _apply_settings(self, why: str) -> None:
+        """Apply our settings, then sweep every memory; on failure keep ``why`` and retry a little later."""
+        try:
+            self._settings.apply()
+        except (CommandError, TemporaryError) as err:
+            self._settings.suspect(why)
+            self._settings_retry_at = self._clock() + min(self._sweep_interval, 5.0)
+            if not self._settings_retrying:
+                log.warning("modem %s: applying its settings failed (%s); trying again", self.port, err)
+            self._settings_retrying = True
+            return
+        self._settings_retrying = False
+        self._sweep_wanted = True
 
     def _disconnect(self, reason: str, *, quiet: bool = False) -> None:
         gsm, self._gsm = self._gsm, None
@@ -488,9 +420,12 @@ class Modem:
         was_connected = self._connected.is_set()
         self._connected.clear()
         self._set_status(connected=False, last_error=reason if not quiet else self._status.last_error)
+        announced = self._up_event is None  # ModemUp went out: ModemDown follows it (events come in pairs)
+        self._up_event = None
         if was_connected and not quiet:
             log.warning("modem %s lost: %s; reconnecting with backoff", self.port, reason)
-            self._emit(ModemDown(self.port, reason))
+            if announced:
+                self._emit(ModemDown(self.port, reason))
 
     def _note_down(self, reason: str) -> None:
         if self._status.last_error != reason:
@@ -508,7 +443,9 @@ class Modem:
 
     # ------------------------------------------------------------ commands
 
-    def _cmd(self, command: str, *, timeout: float | None = None, **kw: Any) -> list[str]:
+    def _cmd(
+        self, command: str, *, timeout: float | None = None, check_echo: bool = True, **kw: Any
+    ) -> list[str]:
         gsm = self._gsm
         if gsm is None:
             raise _Lost("not connected")
@@ -526,7 +463,10 @@ class Modem:
         except Exception as err:  # the port went away under the write (closed, vanished, fd gone)
             raise _Lost(describe_error(err)) from None
         self._failures = 0
-        return list(lines)
+        lines = list(lines)
+        if check_echo and lines and lines[0].strip().rstrip(CTRLZ) == command.strip():
+            self._settings.suspect("echo is on again")  # we switched it off: the modem restarted
+        return lines
 
     def _send(self, to: str, text: str, unicode: bool, request_report: bool) -> SendResult:
         self._concat_ref = (self._concat_ref + 1) % 256
@@ -539,6 +479,9 @@ class Modem:
         )
         refs: list[int] = []
         for part in pdus:
+            log.debug(
+                "sending part %d/%d on %s: %s", len(refs) + 1, len(pdus), self.port, describe_pdu(part.hex)
+            )
             try:
                 self._cmd(f"AT+CMGS={part.tpdu_length}", expectedResponseTermSeq="> ")
                 lines = self._cmd(part.hex, timeout=self._send_timeout, writeTerm=CTRLZ)
@@ -567,98 +510,46 @@ class Modem:
 
     def _on_urc(self, lines: list[str]) -> None:
         first = lines[0]
-        log.debug("unsolicited: %s", first[:40])
-        if first.startswith(("+CMTI:", "+CDSI:")):
+        log.debug("unsolicited on %s: %s", self.port, scrub(first))
+        notice = parse_notice(first)
+        if notice is not None:
+            self._receiver.note(notice[1], notice[2])
+        elif first.startswith(("+CMTI:", "+CDSI:")):  # a notice we cannot parse: look everywhere
             self._sweep_wanted = True
         elif first.startswith("+CDS:") and len(lines) > 1:  # a modem that refused ds=2 routes them
-            report = self._decode_report(lines[1])
-            if report is not None:
-                self._deliver_reports([report], delete=[])
-        elif first.startswith("+CMT:") and len(lines) > 1:
-            self._store([self._decode(lines[1], -1)], delete=[])
+            self._receiver.direct_report(lines[1])
+        elif first.startswith("+CMT:") and len(lines) > 1:  # never asked for: power-on settings
+            self._receiver.direct_message(lines[1])
+            self._settings.suspect("a message came as +CMT")
+        elif is_boot_line(first):
+            self._settings.suspect(f"it said {scrub(first)[:20]!r}")
 
-    def _decode_report(self, pdu_hex: str) -> DeliveryReport | None:
+    def _read(self, action: Callable[[], None]) -> None:
+        """Run a read of the modem's memories; a failed command or commit is retried soon by a sweep."""
         try:
-            return report_from_pdu(pdu_hex, self.port)
-        except pdu.PduError as err:
-            log.warning("undecodable status report from %s: %s", self.port, err)
-            return None
-
-    def _deliver_reports(self, reports: list[DeliveryReport], *, delete: list[int]) -> None:
-        """Persist before delete: ``store_reports`` commits them, then they leave the SIM."""
-        if self._store_reports is None:
-            for report in reports:
-                self._emit(report)
-        else:
-            try:
-                self._store_reports(reports)
-            except Exception as err:  # nothing is deleted: the next sweep offers them again
-                self._set_status(
-                    store_failures=self._status.store_failures + 1, last_error=f"store failed: {err}"
-                )
-                log.error("storing %d delivery report(s) failed, kept on the SIM: %s", len(reports), err)
-                self._next_sweep = self._clock() + min(self._sweep_interval, 5.0)
-                return
-        for index in delete:
-            self._delete(index)
-
-    def _decode(self, pdu_hex: str, index: int) -> Received:
-        received = received_from_pdu(pdu_hex, index, self.port)
-        if received.decode_error:
-            self._set_status(decode_errors=self._status.decode_errors + 1)
-            log.warning(
-                "undecodable PDU at %s index %d kept raw: %s", self.port, index, received.decode_error
-            )
-        return received
+            action()
+        except (CommandError, TemporaryError) as err:
+            log.warning("reading the memories of %s failed: %s", self.port, err)
+            self._next_sweep = self._clock() + min(self._sweep_interval, 5.0)
+            return
+        if self._receiver.commit_failed:
+            self._next_sweep = self._clock() + min(self._sweep_interval, 5.0)
 
     def _sweep(self) -> None:
         self._sweep_wanted = False
         self._next_sweep = self._clock() + self._sweep_interval
-        try:
-            lines = self._cmd("AT+CMGL=4")
-        except (CommandError, TemporaryError) as err:
-            log.warning("sweep of %s failed: %s", self.port, err)
-            self._next_sweep = self._clock() + min(self._sweep_interval, 5.0)
-            return
-        received: list[Received] = []
-        reports: list[DeliveryReport] = []
-        report_indexes: list[int] = []
-        for index, stat, pdu_hex in parse_cmgl(lines):
-            if stat in (2, 3):  # stored outgoing messages: not ours to touch
-                continue
-            report = self._decode_report(pdu_hex) if is_status_report(pdu_hex) else None
-            if report is not None:
-                reports.append(report)
-                report_indexes.append(index)
-                continue
-            received.append(self._decode(pdu_hex, index))  # undecodable reports too: kept raw
-        if received:
-            self._store(received, delete=[r.storage_index for r in received])
-        if reports:
-            self._deliver_reports(reports, delete=report_indexes)
+        self._read(self._receiver.sweep)
 
-    def _store(self, received: list[Received], *, delete: list[int]) -> None:
-        try:
-            self._store_incoming(received)
-        except Exception as err:  # nothing is deleted: the next sweep offers the parts again
-            self._set_status(
-                store_failures=self._status.store_failures + 1, last_error=f"store failed: {err}"
-            )
-            log.error("storing %d received part(s) failed, kept on the SIM: %s", len(received), err)
-            self._next_sweep = self._clock() + min(self._sweep_interval, 5.0)
-            return
-        self._set_status(
-            received_parts=self._status.received_parts + len(received), last_receive_at=self._wall()
-        )
-        log.info("received %d part(s) on %s", len(received), self.port)
-        for index in delete:
-            self._delete(index)
-
-    def _delete(self, index: int) -> None:
-        try:
-            self._cmd(f"AT+CMGD={index}")
-        except (CommandError, TemporaryError) as err:
-            log.warning("could not delete SIM message %d on %s: %s", index, self.port, err)
+    def _count(self, **changes: Any) -> None:
+        """Add to status counters (ints), set text fields; ``last_receive_at=True`` stamps the time."""
+        with self._status_lock:
+            updates: dict[str, Any] = {
+                k: self._wall()
+                if k == "last_receive_at"
+                else (getattr(self._status, k) + v if type(v) is int else v)
+                for k, v in changes.items()
+            }
+            self._status = replace(self._status, **updates)
 
     # ------------------------------------------------------------ status
 

@@ -17,8 +17,11 @@ log = logging.getLogger("sms_gateway.modem")
 PERMANENT_CMS = frozenset(
     {1, 8, 10, 21, 29, 50, 96, 301, 302, 303, 304, 305, 310, 311, 312, 313, 316, 317, 318, 330}
 )
-# lines a modem may emit at any moment, also in the middle of a command's reply
-URC_PREFIXES = ("+CMTI:", "+CDSI:", "+CDS:", "+CMT:", "RING", "+CIEV:", "^RSSI", "^BOOT", "^MODE", "^SRVST")
+# lines a modem may emit at any moment, also in the middle of a command's reply (boot lines included)
+URC_PREFIXES = (
+    "+CMTI:", "+CDSI:", "+CDS:", "+CMT:", "RING", "+CIEV:", "^RSSI", "^BOOT", "^MODE", "^SRVST",
+    "RDY", "SMS Ready", "Call Ready", "PB DONE", "^SYSSTART",
+)  # fmt: skip
 # unsolicited lines followed by a PDU line that belongs to them
 URC_WITH_PDU = ("+CDS:", "+CMT:")
 REGISTRATION = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming"}
@@ -34,11 +37,12 @@ STATUS_QUERIES: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], dict
         lambda m: {"registration": REGISTRATION.get(int(m[1]), "unknown")},
     ),
     ("AT+COPS?", re.compile(r'^\+COPS:\s*\d,\d,"([^"]*)"'), lambda m: {"operator": m[1]}),
-    (
+    (  # the fill of <mem3>, where received SMS go (of <mem1> on a modem that gives only one)
         "AT+CPMS?",
-        re.compile(r'^\+CPMS:\s*"\w+",(\d+),(\d+)'),
-        lambda m: {"storage_used": int(m[1]), "storage_total": int(m[2])},
+        re.compile(r'^\+CPMS:\s*"\w+",(\d+),(\d+)(?:,"\w+",\d+,\d+,"\w+",(\d+),(\d+))?'),
+        lambda m: {"storage_used": int(m[3] or m[1]), "storage_total": int(m[4] or m[2])},
     ),
+    ("AT+CSCA?", re.compile(r'^\+CSCA:\s*"([^"]*)"'), lambda m: {"smsc": m[1]}),
 )
 
 
@@ -80,14 +84,15 @@ def is_status_report(pdu_hex: str) -> bool:
         return False
 
 
-def received_from_pdu(pdu_hex: str, index: int, modem: str) -> Received:
+def received_from_pdu(pdu_hex: str, index: int, modem: str, memory: str = "") -> Received:
     """Decode a stored SMS-DELIVER with our decoder; anything undecodable is kept raw with the reason."""
     try:
         msg = pdu.decode(pdu_hex)
         if not isinstance(msg, pdu.Deliver):
             raise pdu.PduError(f"unexpected {type(msg).__name__} in the inbox")
     except pdu.PduError as err:
-        return Received(pdu_hex, "", "", None, index, None, "", decode_error=str(err), modem=modem)
+        return Received(pdu_hex, "", "", None, index, None, "", decode_error=str(err), modem=modem,
+                        storage_memory=memory)  # fmt: skip
     concat = (msg.concat.ref, msg.concat.total, msg.concat.seq) if msg.concat else None
     return Received(
         pdu_hex,
@@ -99,6 +104,7 @@ def received_from_pdu(pdu_hex: str, index: int, modem: str) -> Received:
         msg.encoding,
         modem=modem,
         concat_ref16=bool(msg.concat and msg.concat.ref16),
+        storage_memory=memory,
     )
 
 

@@ -46,6 +46,7 @@ class Received:
     decode_error: str = ""
     modem: str = ""  # port of the modem that received it
     concat_ref16: bool = False
+    storage_memory: str = ""  # the modem memory it was read from ("SM", "ME", …; "" direct or unknown)
 
     @property
     def dedup_key(self) -> str:
@@ -84,7 +85,7 @@ class DeliveryReport:
 
 @dataclass(frozen=True)
 class ModemUp:
-    """The modem was opened and initialised (first time or after a reconnect)."""
+    """The modem was opened, initialised and its memories read once (first time or after a reconnect)."""
 
     modem: str
     manufacturer: str = ""
@@ -122,6 +123,7 @@ class ModemStatus:
     registration: str = "unknown"  # home | roaming | searching | denied | not registered | unknown
     operator: str = ""
     sim_state: str = "unknown"  # READY | SIM PIN | SIM PUK | PIN wrong | unknown
+    smsc: str = ""  # SMS centre number the modem uses (+CSCA), "" unknown
     storage_used: int | None = None
     storage_total: int | None = None
     last_send_at: datetime | None = None
@@ -133,6 +135,8 @@ class ModemStatus:
     store_failures: int = 0
     command_timeouts: int = 0
     reconnects: int = 0
+    connect_attempts: int = 0  # times the port was (to be) opened, successful or not
+    resets_seen: int = 0  # times the modem showed signs of a reset and its settings were re-applied
     last_error: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 

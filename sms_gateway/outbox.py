@@ -110,6 +110,7 @@ class OutboxWorker:
         self.failures = 0
         self.last_error = ""
         self.last_sent_at: float | None = None
+        self.idle_waits = 0  # times the worker found nothing due and waited for the doorbell
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._absent_pause = 0.0
@@ -144,6 +145,7 @@ class OutboxWorker:
         seen = self.bell.rings
         due = self.store.next_due()
         timeout = 5.0 if due is None else min(max(due - self.clock(), 0.01), 5.0)
+        self.idle_waits += 1
         self.bell.wait(seen, timeout)
 
     def step(self) -> bool:

@@ -3,7 +3,8 @@
 Threads: one owner thread per modem (``sms_gateway.modem``), one outbox worker per modem, one inbound
 thread (parts → messages → replies), one notifier, and one event pump that applies delivery reports and
 modem up/down events and writes a status snapshot to the database every few seconds (``sms status``
-reads it from another process).
+reads it from another process). The runtime drives the modems it is given by port; emulated modems are
+started by the composition root (``appliance.sms_wiring``) or by tests, never here.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from dossier.codes import CodeParser
-from sms_gateway.emulator import ModemEmulator
+from dossier.errors import InvalidInput
 from sms_gateway.modem import Modem
 from sms_gateway.modem_types import DeliveryReport, ModemDown, ModemEvent, ModemUp
 from sms_gateway.notify import EventSource, Notifier
@@ -27,10 +29,11 @@ from sms_gateway.outbox import Doorbell, OutboxWorker, WorkerPolicy
 from sms_gateway.service import Lookup, ReplyOptions, SmsGateway
 from sms_gateway.settings import ModemSection, SmsSection
 from sms_gateway.store import SmsStore
+from sms_gateway.store_types import STATUS_KEY
 
 log = logging.getLogger(__name__)
 
-STATUS_KEY = "status.snapshot"
+__all__ = ["STATUS_KEY", "GatewayRuntime", "RuntimeParts"]
 
 
 @dataclass
@@ -62,7 +65,6 @@ class GatewayRuntime:
             Notifier(self.store, parts.events, settings=s, bell=self.bell) if parts.events else None
         )
         self.events: queue.Queue[ModemEvent] = queue.Queue()
-        self.emulators: list[ModemEmulator] = []
         self.modems: list[Modem] = []
         self.workers: list[OutboxWorker] = []
         self.started_at = time.time()
@@ -77,10 +79,11 @@ class GatewayRuntime:
         )
         for section in parts.modems:
             if section.emulated:
-                emulator = ModemEmulator(seconds_per_part=section.seconds_per_part)
-                emulator.start()
-                self.emulators.append(emulator)
-                section = ModemSection(**{**asdict(section), "port": emulator.port, "emulated": False})
+                self.store.close()
+                raise InvalidInput(
+                    "an emulated modem must be started by the caller and given by its port",
+                    hint="appliance.sms_wiring starts emulators for `emulated = true` entries",
+                )
             modem = Modem.from_settings(
                 section,
                 store_incoming=self.gateway.store_incoming,
@@ -125,8 +128,6 @@ class GatewayRuntime:
             modem.stop()
         if self._pump is not None:
             self._pump.join(10)
-        for emulator in self.emulators:
-            emulator.stop()
         self.write_status(stopped=True)
         self.store.close()
         log.info("SMS gateway stopped")
@@ -203,14 +204,30 @@ class GatewayRuntime:
         return {
             "updated_at": time.time(),
             "started_at": self.started_at,
+            "lookup": {"breaker": self._breaker()},
             "modems": modems,
-            "inbound": {"handled": self.gateway.handled, "errors": self.gateway.errors},
+            "inbound": {
+                "handled": self.gateway.handled,
+                "errors": self.gateway.errors,
+                "set_aside": self.gateway.set_aside,
+            },
             "notifications": {
                 "queued": self.notifier.queued if self.notifier else 0,
                 "errors": self.notifier.errors if self.notifier else 0,
             },
             "delivery_reports": self.delivery_reports,
         }
+
+    def _breaker(self) -> dict[str, Any] | None:
+        """The lookup's circuit breaker (``LookupService.breaker_state``; None for a lookup without one)."""
+        state: Callable[[], dict[str, Any]] | None = getattr(self.parts.lookup, "breaker_state", None)
+        if state is None:
+            return None
+        try:
+            return dict(state())
+        except Exception:  # the status must be written even if the lookup misbehaves
+            log.exception("reading the lookup's breaker state failed")
+            return None
 
     def write_status(self, *, stopped: bool = False) -> None:
         """Save the snapshot for ``sms status`` (another process)."""

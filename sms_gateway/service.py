@@ -4,6 +4,11 @@ It composes the store, the lookup service, the command parser and the limits. Mo
 parts to ``store_incoming`` (which commits them before returning, so the modem may then delete them);
 one inbound thread joins parts into messages and answers each message exactly once: the reply is queued
 in the same transaction that marks the message handled. Outbox workers (``sms_gateway.outbox``) send.
+
+One bad message never holds up the others: whatever goes wrong while handling it (an undecodable PDU,
+a lookup that raises, a reply that cannot be rendered) sets it aside with its reason (state
+``set_aside``) and the batch goes on. Only a storage failure (``StorageError``) pauses the batch: then
+nothing can be recorded, and the inbound thread retries after a pause.
 """
 
 from __future__ import annotations
@@ -12,13 +17,15 @@ import hashlib
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 from dossier.codes import CodeParser
-from dossier.errors import InvalidRecord, MotcuaError
+from dossier.errors import InvalidRecord, MotcuaError, StorageError
 from dossier.gsm7 import is_gsm7
 from dossier.lookup import LookupResult, Outcome
 from dossier.model import VN_TZ, Dossier, normalise_phone, secret_matches
@@ -111,6 +118,7 @@ class SmsGateway:
         self.inbound_bell = Doorbell()
         self.errors = 0
         self.handled = 0
+        self.set_aside = 0
         self._cap_warned_day = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -164,15 +172,24 @@ class SmsGateway:
         for message in messages:
             try:
                 self.handle(message)
-            except MotcuaError:
-                raise
-            except Exception as err:  # one odd message must not block the others
-                self.errors += 1
-                log.exception("inbound message #%d could not be handled", message.id)
-                self.store.finish_message(
-                    message.id, state="skipped", reason=f"internal error: {type(err).__name__}"
-                )
+            except StorageError:
+                raise  # nothing can be recorded: the whole batch waits (see the module docstring)
+            except Exception as err:  # one bad message must not hold up the others
+                self._set_aside(message, f"{type(err).__name__}: {err}", err)
         return len(messages)
+
+    def _set_aside(self, message: Message, reason: str, err: BaseException | None = None) -> None:
+        """Record why ``message`` cannot be handled; it gets no reply and leaves the queue."""
+        self.errors += 1
+        self.set_aside += 1
+        self.store.finish_message(message.id, state="set_aside", reason=reason[:200])
+        kind = type(err).__name__ if err is not None else reason.split(":")[0]
+        if err is not None and not isinstance(err, MotcuaError):  # a bug: where, never the data it met
+            frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+            where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+            log.error("inbound message #%d set aside: %s%s", message.id, kind, where)
+        else:
+            log.warning("inbound message #%d set aside: %s", message.id, kind)
 
     def assemble_waiting(self) -> int:
         """Turn stored parts into whole messages (multipart ones when complete or timed out)."""
@@ -222,6 +239,9 @@ class SmsGateway:
         s = self.settings
         now = self.clock()
         tag = phone_tag(message.phone or message.sender)
+        if message.error and not message.text.strip():
+            self._set_aside(message, f"undecodable PDU: {message.error}")
+            return
         if message.encoding == "8bit":
             self._skip(message, "binary (8-bit) message", tag)
             return

@@ -1,9 +1,12 @@
 """The gateway's own SQLite database: inbound parts and messages, outbox, subscriptions, cursors.
 
-The only module that opens this database (through sqlite_utils). WAL with ``synchronous=FULL``: a
-committed inbound part or outbox change survives a power cut, because an SMS cannot be fetched again.
-One connection shared by the gateway's threads behind a lock; every write is one short transaction.
-Times are Unix seconds (``float``); the clock is injectable for tests.
+The only module that opens this database, through the project's store foundation
+(``dossier.sqlstore``: versioned migrations of the component "sms", errors translated to
+``StorageError``). ``durable=True`` (``synchronous=FULL``): a committed inbound part or outbox change
+survives a power cut, because an SMS cannot be fetched again. One connection shared by the gateway's
+threads behind the foundation's lock; every write is one short transaction. Times are Unix seconds
+(``float``); the clock is injectable for tests. Plain SQL throughout: every statement here is a
+conditional update or a claim (``UPDATE … RETURNING``) that sqlite-utils' table helpers do not express.
 
 Exactly-once replies: a message is marked handled in the same transaction that queues its reply
 (``outbox.inbound_id`` is UNIQUE), so a restart re-handles only messages that have no reply yet.
@@ -13,139 +16,43 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
-from dossier.errors import StorageError
+from dossier.sqlstore import SqliteStore
 from sms_gateway import delivery_reports as reports
-from sms_gateway.store_schema import SCHEMA
+from sms_gateway.store_schema import COMPONENT, MIGRATIONS
+from sms_gateway.store_types import (
+    MESSAGE_STATES,
+    OUT_STATES,
+    Clock,
+    Message,
+    NewMessage,
+    Outgoing,
+    OutRow,
+    PartIn,
+    StoredPart,
+    body_key,
+)
 
 if TYPE_CHECKING:
-    from sms_gateway.modem_types import DeliveryReport, Received
+    from sms_gateway.modem_types import DeliveryReport
 
-Clock = Callable[[], float]
-
-OUT_STATES = ("queued", "sending", "unconfirmed", "sent", "delivered", "failed")
-
-
-@dataclass(frozen=True, slots=True)
-class PartIn:
-    """One received SMS (or one part of a multipart SMS) as the modem read it, to be stored."""
-
-    modem_id: str
-    sender: str
-    text: str
-    pdu: str = ""  # the raw PDU in hex, kept for audit and re-decoding
-    sc_time: str = ""  # the service centre time stamp, as given
-    encoding: str = ""  # gsm7 | ucs2 | 8bit | "" (unknown)
-    concat_ref: int | None = None
-    concat_total: int | None = None
-    concat_seq: int | None = None
-    error: str = ""  # why the part could not be decoded (then ``text`` is empty)
-
-    @classmethod
-    def from_received(cls, modem_id: str, r: Received) -> PartIn:
-        """The part as the modem adapter read it (``sms_gateway.modem_types.Received``)."""
-        ref, total, seq = r.concat if r.concat else (None, None, None)
-        return cls(
-            modem_id=modem_id or r.modem,
-            sender=r.sender,
-            text=r.text,
-            pdu=r.raw_pdu_hex.upper(),
-            sc_time=r.received_at.isoformat() if r.received_at else "",
-            encoding=r.encoding,
-            concat_ref=ref,
-            concat_total=total,
-            concat_seq=seq,
-            error=r.decode_error,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPart:
-    """An inbound part waiting for its siblings."""
-
-    id: int
-    modem_id: str
-    sender: str
-    received_at: float
-    text: str
-    encoding: str
-    concat_ref: int | None
-    concat_total: int | None
-    concat_seq: int | None
-    error: str
-    pdu: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    """A whole inbound message made of stored parts."""
-
-    part_ids: tuple[int, ...]
-    modem_id: str
-    sender: str
-    phone: str  # the sender in national form for limits and subscriptions ("" if not a phone number)
-    text: str
-    received_at: float
-    incomplete: bool = False
-    encoding: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A stored inbound message waiting to be handled."""
-
-    id: int
-    sender: str
-    phone: str
-    text: str
-    received_at: float
-    parts: int
-    incomplete: bool
-    body_key: str
-    encoding: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """An SMS to queue."""
-
-    recipient: str
-    text: str
-    kind: str  # reply | not_found | invalid | help | unavailable | notify
-    phone: str = ""
-    unicode: bool = False
-    inbound_id: int | None = None
-    event_key: str | None = None
-    priority: int = 0  # lower first: replies 0, notifications 1
-    not_before: float | None = None
-    arrived_at: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OutRow:
-    """A claimed outbox row, being sent by one modem worker."""
-
-    id: int
-    recipient: str
-    text: str
-    unicode: bool
-    kind: str
-    attempts: int
-
-
-def body_key(phone: str, text: str) -> str:
-    """Key of (sender, normalised text) for spotting the same message sent twice."""
-    folded = " ".join(text.split()).upper()
-    return hashlib.sha256(f"{phone}\x00{folded}".encode()).hexdigest()[:32]
+__all__ = [
+    "MESSAGE_STATES",
+    "OUT_STATES",
+    "Message",
+    "NewMessage",
+    "OutRow",
+    "Outgoing",
+    "PartIn",
+    "SmsStore",
+    "StoredPart",
+    "body_key",
+]
 
 
 class SmsStore:
@@ -154,55 +61,24 @@ class SmsStore:
     def __init__(self, path: str | Path, *, clock: Clock = time.time) -> None:
         self.path = Path(path)
         self.clock = clock
-        self._lock = threading.RLock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            self._db = sqlite_utils.Database(conn)
-            self._conn = conn
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.executescript(SCHEMA)
-            reports.migrate(conn)
-        except (sqlite3.Error, OSError) as err:
-            raise StorageError(f"cannot open the SMS database {self.path}: {err}") from None
+        self.sql = SqliteStore.open(self.path, component=COMPONENT, migrations=MIGRATIONS, durable=True)
+        self._conn = self.sql.conn
 
     def close(self) -> None:
         """Close the connection."""
-        with self._lock:
-            self._conn.close()
+        self.sql.close()
 
     # -- plumbing -----------------------------------------------------------------------------------
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE … COMMIT), errors translated to ``StorageError``."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as err:
-                raise StorageError(f"SMS database {self.path}: {err}") from None
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as err:
-                self._rollback()
-                raise StorageError(f"SMS database {self.path}: {err}") from None
-            except BaseException:
-                self._rollback()
-                raise
-
-    def _rollback(self) -> None:
-        with suppress(sqlite3.Error):
-            self._conn.execute("ROLLBACK")
+        with self.sql.transaction() as conn:
+            yield conn
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as err:
-                raise StorageError(f"SMS database {self.path}: {err}") from None
+        with self.sql.reading() as conn:
+            return conn.execute(sql, params).fetchall()
 
     def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self._query(sql, params)
@@ -282,11 +158,12 @@ class SmsStore:
     def new_messages(self, limit: int = 100) -> list[Message]:
         """Messages not handled yet, oldest first."""
         rows = self._query(
-            "SELECT id, sender, phone, text, received_at, parts, incomplete, body_key, encoding FROM messages"
-            " WHERE state = 'new' ORDER BY id LIMIT ?",
+            "SELECT id, sender, phone, text, received_at, parts, incomplete, body_key, encoding,"
+            " (SELECT error FROM inbound_parts p WHERE p.message_id = m.id AND p.error != '' LIMIT 1)"
+            " FROM messages m WHERE state = 'new' ORDER BY id LIMIT ?",
             (limit,),
         )
-        return [Message(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8]) for r in rows]
+        return [Message(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], r[9] or "") for r in rows]
 
     def seen_recently(self, key: str, since: float, before_id: int) -> bool:
         """Whether an earlier message with the same body key arrived since ``since``."""
@@ -308,7 +185,8 @@ class SmsStore:
         code: str = "",
         reply: Outgoing | None = None,
     ) -> bool:
-        """Mark a message handled and queue its reply in one transaction; False if it was handled already."""
+        """Mark a message handled (``MESSAGE_STATES``) and queue its reply in one transaction; False if it
+        was handled already. ``set_aside`` with its reason: the message could not be handled."""
         now = self.clock()
         with self._tx() as conn:
             cur = conn.execute(
@@ -471,13 +349,10 @@ class SmsStore:
 
     def outbox_row(self, out_id: int) -> dict[str, Any] | None:
         """One outbox row as a dict (tests, status)."""
-        with self._lock:
-            try:
-                cur = self._conn.execute("SELECT * FROM outbox WHERE id = ?", (out_id,))
-                row = cur.fetchone()
-                return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
-            except sqlite3.Error as err:
-                raise StorageError(f"SMS database {self.path}: {err}") from None
+        with self.sql.reading() as conn:
+            cur = conn.execute("SELECT * FROM outbox WHERE id = ?", (out_id,))
+            row = cur.fetchone()
+            return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
 
     # -- limits -------------------------------------------------------------------------------------
 

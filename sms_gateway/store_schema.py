@@ -1,8 +1,21 @@
-"""The SMS gateway database schema (tables of ``sms_gateway.store``, which alone opens the file)."""
+"""The SMS gateway database schema, as versioned migrations of the component "sms" (``dossier.sqlstore``).
+
+Version 1 is the layout the gateway has always written; a file from before versioned migrations (no
+``_schema`` row) already has most of it, so every statement of version 1 tolerates existing tables, and
+version 2 brings such a file level: the ``recipient`` column of ``delivery_orphans`` and the
+``delivery_seen`` table, which older gateways added on the fly. Add new versions at the end; never edit
+an applied one.
+"""
 
 from __future__ import annotations
 
-SCHEMA = """
+import sqlite3
+
+from dossier.sqlstore import Migration
+
+COMPONENT = "sms"
+
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS inbound_parts (
     id INTEGER PRIMARY KEY,
     modem_id TEXT NOT NULL,
@@ -78,6 +91,11 @@ CREATE TABLE IF NOT EXISTS delivery_orphans (
     ref INTEGER NOT NULL,
     delivered INTEGER NOT NULL,
     reason TEXT NOT NULL DEFAULT '',
+    at REAL NOT NULL,
+    recipient TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS delivery_seen (
+    key TEXT PRIMARY KEY,
     at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS subscriptions (
@@ -94,3 +112,17 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
+
+
+def _level_older_files(conn: sqlite3.Connection) -> None:
+    """A file written before versioned migrations: add what older gateways added on the fly."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(delivery_orphans)")}
+    if "recipient" not in columns:
+        conn.execute("ALTER TABLE delivery_orphans ADD COLUMN recipient TEXT NOT NULL DEFAULT ''")
+    conn.execute("CREATE TABLE IF NOT EXISTS delivery_seen (key TEXT PRIMARY KEY, at REAL NOT NULL)")
+
+
+MIGRATIONS = (
+    Migration(1, SCHEMA_V1),
+    Migration(2, _level_older_files),
+)

@@ -14,7 +14,7 @@ import pytest
 
 from sms_gateway import pdu
 from sms_gateway.emulator_at import AtEngine
-from sms_gateway.emulator_types import ModemIdentity
+from sms_gateway.emulator_types import ModemIdentity, ModemProfile
 
 from .modem_harness import emulator, wait_until
 
@@ -40,7 +40,7 @@ class Wire:
 
 @pytest.fixture
 def wire() -> Wire:
-    w = Wire(AtEngine(identity=ModemIdentity(storage_slots=3)))
+    w = Wire(AtEngine(profile=ModemProfile(capacity={"SM": 3, "ME": 5, "SR": 2})))
     w.at("ATE0")
     w.at("AT+CMEE=1")
     return w
@@ -54,7 +54,8 @@ def test_echo_is_on_after_power_up_and_off_after_ate0() -> None:
 
 
 def test_replies_the_library_parses(wire: Wire) -> None:
-    assert '+CPMS: ("SM"),("SM"),("SM")' in wire.at("AT+CPMS=?")  # the space after the colon matters
+    # the space after the colon matters (the library splits there)
+    assert '+CPMS: ("SM","ME","SR"),("SM","ME"),("SM","ME")' in wire.at("AT+CPMS=?")
     assert "+CSCS" in wire.at("AT+CLAC")
     assert '+CSCS: ("GSM","IRA","UCS2")' in wire.at("AT+CSCS=?")
     assert "+CSQ: 21,99" in wire.at("AT+CSQ")
@@ -129,7 +130,7 @@ def test_status_report_as_cds_or_cdsi(wire: Wire) -> None:
     wire.at("AT+CNMI=2,1,0,2,0")
     wire.at(f"AT+CMGS={part.tpdu_length}")
     wire.at(part.hex + "\x1a", raw=True)
-    assert '+CDSI: "SM",1' in wire.advance(1)
+    assert '+CDSI: "SR",1' in wire.advance(1)
 
 
 def test_pin_locks_sms_until_entered() -> None:
@@ -223,8 +224,9 @@ def test_fault_double_cmti_library_handles_only_the_first() -> None:
         lib = library_modem(emu.port, got)
         try:
             emu.set_faults(double_cmti=True)
-            emu.inject_sms("0912345678", "one")
-            emu.inject_sms("0912345678", "two")
+            with emu.together():  # both notices pending at once: one write, whatever the scheduling
+                emu.inject_sms("0912345678", "one")
+                emu.inject_sms("0912345678", "two")
             wait_until(lambda: got, what="first message")
             assert lib.signalStrength == 21  # the second +CMTI was dropped, not merely late
             assert [s.text for s in got] == ["one"] and len(emu.stored()) == 1
@@ -347,17 +349,18 @@ def test_esc_at_the_prompt_cancels_the_send_and_is_ignored_elsewhere(wire: Wire)
     assert wire.at("\x1bAT+CSQ") == "\r\n+CSQ: 21,99\r\n\r\nOK\r\n"  # ESC in command mode: dropped
 
 
-def test_status_reports_wait_for_a_free_slot_ahead_of_messages(wire: Wire) -> None:
+def test_status_reports_wait_for_a_free_slot_in_sr(wire: Wire) -> None:
     wire.at("AT+CNMI=2,1,0,2,0")
-    for i in range(4):  # 3 slots: one message held by the network
-        wire.engine.network_deliver(pdu.encode_deliver("0912345678", f"m{i}", timestamp=NOW)[0].hex)
-    wire.advance(1)
+    wire.engine.network_deliver(pdu.encode_deliver("0912345678", "m", timestamp=NOW)[0].hex)
     (part,) = pdu.encode_submit("0912345678", "x", request_report=True)
-    wire.at(f"AT+CMGS={part.tpdu_length}")
-    wire.at(part.hex + "\x1a", raw=True)
+    for _ in range(3):  # "SR" holds 2: the third report waits in the network
+        wire.at(f"AT+CMGS={part.tpdu_length}")
+        wire.at(part.hex + "\x1a", raw=True)
     wire.advance(1)
-    assert len(wire.engine.held) == 1 and len(wire.engine.held_reports) == 1  # full: nothing lost
+    assert wire.engine.mem.used("SR") == 2 and len(wire.engine.held_reports) == 1
+    assert wire.engine.mem.used("SM") == 1  # messages have their own memory: not crowded out
+    wire.at('AT+CPMS="SR"')
     wire.at("AT+CMGD=2")
-    assert isinstance(pdu.decode(wire.engine.storage[2][1]), pdu.StatusReport)  # it took the freed slot
-    assert '+CDSI: "SM",2' in "".join(wire.advance(1) for _ in range(6))
-    assert len(wire.engine.held) == 1 and not wire.engine.held_reports
+    assert isinstance(pdu.decode(wire.engine.mem.get("SR", 2)[1]), pdu.StatusReport)  # it took the slot
+    assert '+CDSI: "SR",2' in "".join(wire.advance(1) for _ in range(6))
+    assert not wire.engine.held_reports

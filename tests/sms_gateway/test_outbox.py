@@ -102,7 +102,7 @@ def test_workers_share_the_queue_without_double_sends(store: SmsStore) -> None:
             store.enqueue([Outgoing(f"+8491234{i:04d}", f"m{i}", "reply")])
             bell.ring()
         wait_for(lambda: sum(len(m.sent) for m in modems) >= 100)
-        time.sleep(0.2)
+        wait_for(lambda: store.stats()["outbox"]["sent"] == 100)  # all recorded: nothing left to send
     finally:
         for w in workers:
             w.stop()
@@ -115,10 +115,20 @@ def test_throttle_spaces_sends(store: SmsStore) -> None:
     modem = ScriptedSender()
     worker = OutboxWorker(store, "m0", modem, Doorbell(), WorkerPolicy(min_part_interval=0.2))
     store.enqueue([Outgoing("+1", "a", "reply"), Outgoing("+2", "b", "reply")])
+    waits: list[float] = []
+
+    class Stop:  # records the pause the worker takes instead of timing it
+        def wait(self, seconds: float) -> bool:
+            waits.append(seconds)
+            return False
+
+        def is_set(self) -> bool:
+            return False
+
+    worker._stop = Stop()  # type: ignore[assignment]
     worker.step()
-    started = time.monotonic()
     worker.step()
-    assert time.monotonic() - started >= 0.15
+    assert len(waits) == 1 and 0.1 < waits[0] <= 0.2  # the second send waited for the first's interval
     assert len(modem.sent) == 2
 
 
@@ -128,7 +138,7 @@ def test_doorbell_wakes_idle_worker(store: SmsStore) -> None:
     worker = OutboxWorker(store, "m0", modem, bell)
     worker.start()
     try:
-        time.sleep(0.2)  # the worker is idle, waiting up to 5 s
+        wait_for(lambda: worker.idle_waits >= 1)  # the worker is idle, waiting up to 5 s
         store.enqueue([Outgoing("+1", "a", "reply")])
         bell.ring()
         wait_for(lambda: len(modem.sent) == 1, timeout=3.0)

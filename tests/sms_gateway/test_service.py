@@ -183,10 +183,69 @@ def test_bad_input_gets_a_sensible_answer_or_is_skipped(rig: Rig, body: str) -> 
     assert rig.store._scalar("SELECT COUNT(*) FROM messages WHERE state = 'new'") == 0
 
 
-def test_undecodable_part_is_recorded_and_skipped(rig: Rig) -> None:
+def test_undecodable_part_is_set_aside_with_its_reason(rig: Rig) -> None:
     assert rig.text("", error="PDU truncated") is None
-    assert rig.reason() == "empty or undecodable message"
-    assert rig.store.stats()["parts_undecodable"] == 1
+    assert rig.reason() == "undecodable PDU: PDU truncated"
+    assert rig.store._scalar("SELECT state FROM messages") == "set_aside"
+    assert rig.store.stats()["parts_undecodable"] == 1 and rig.store.stats()["messages"] == {"set_aside": 1}
+
+
+class PoisonLookup(FakeLookup):
+    """A lookup that fails for some codes the way the field saw: a cached row that no longer decodes
+    (``InvalidRecord``), a dossier whose dates crash rendering, or storage gone."""
+
+    def __init__(self, poison: dict[str, BaseException], **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.poison = poison
+
+    def lookup(self, code, *, deadline=None):  # type: ignore[no-untyped-def]
+        value = code.value if hasattr(code, "value") else code
+        if value in self.poison:
+            raise self.poison[value]
+        return super().lookup(code, deadline=deadline)
+
+
+def test_one_poison_message_is_set_aside_and_the_batch_goes_on(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dossier.errors import InvalidRecord
+
+    bad_row, bad_render = make_dossier(11).code, make_dossier(12).code
+    rig.gateway.lookup_service = PoisonLookup(
+        {
+            bad_row: InvalidRecord("cached row no longer validates"),
+            bad_render: OverflowError("date value out of range"),
+        },
+        dossiers={D1.code: D1},
+    )
+    senders = ["+84911000001", "+84911000002", "+84911000003"]
+    for i, (sender, code) in enumerate(zip(senders, [bad_row, bad_render, D1.code], strict=True)):
+        rig.gateway.store_incoming([PartIn("m0", sender, f"HS {code}", pdu=f"p{i:04x}")])
+    assert rig.gateway.process_pending() == 3  # before: InvalidRecord re-raised and the batch stopped
+    rows = rig.store._query("SELECT sender, state, reason FROM messages ORDER BY id")
+    assert [(r[0], r[1]) for r in rows] == [
+        (senders[0], "set_aside"), (senders[1], "set_aside"), (senders[2], "answered"),
+    ]  # fmt: skip
+    assert rows[0][2] == "InvalidRecord: cached row no longer validates"
+    assert rows[1][2].startswith("OverflowError")
+    assert rig.gateway.process_pending() == 0 and rig.gateway.set_aside == 2
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "set aside: InvalidRecord" in logged and "set aside: OverflowError at" in logged
+    assert "out of range" not in logged and "911000001" not in logged
+
+
+def test_only_a_storage_failure_pauses_the_batch(rig: Rig) -> None:
+    from dossier.errors import StorageError
+
+    down = make_dossier(13).code
+    rig.gateway.lookup_service = PoisonLookup({down: StorageError("disk I/O error")}, dossiers={D1.code: D1})
+    rig.gateway.store_incoming([PartIn("m0", PHONE, f"HS {down}", pdu="s1")])
+    rig.gateway.store_incoming([PartIn("m0", "+84911000009", f"HS {D1.code}", pdu="s2")])
+    with pytest.raises(StorageError):
+        rig.gateway.process_pending()
+    assert rig.store._scalar("SELECT COUNT(*) FROM messages WHERE state = 'new'") == 2  # kept, not set aside
+    rig.gateway.lookup_service = FakeLookup({D1.code: D1, make_dossier(13).code: make_dossier(13)})
+    assert rig.gateway.process_pending() == 2  # storage back: both answered
 
 
 def test_multipart_joined_and_timeout_handles_what_arrived(rig: Rig) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +36,12 @@ def wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:
 
 class Rig:
     def __init__(
-        self, tmp_path: Path, modems: int = 1, replies: ReplyOptions | None = None, **sms: object
+        self,
+        tmp_path: Path,
+        modems: int = 1,
+        replies: ReplyOptions | None = None,
+        modem_kw: dict[str, Any] | None = None,
+        **sms: object,
     ) -> None:
         self.cache = Cache(tmp_path / "cache.db")
         for n in range(1, 6):
@@ -51,13 +58,28 @@ class Rig:
                 lookup=self.lookup,
                 events=self.cache,
                 replies=replies or ReplyOptions(),
-                modems=tuple(ModemSection(port=p, sweep_interval=2.0, command_timeout=5.0) for p in ports),
+                modems=tuple(
+                    ModemSection(
+                        **{"port": p, "sweep_interval": 2.0, "command_timeout": 5.0, **(modem_kw or {})}
+                    )
+                    for p in ports
+                ),
                 status_interval=0.5,
             )
         )
         self.runtime.start()
         for modem in self.runtime.modems:
             assert modem.wait_connected(30)
+
+    def settled(self) -> bool:
+        """Every message handled, nothing left to send, nothing left in the modems' memories."""
+        store = self.runtime.store
+        busy = store._scalar(
+            "SELECT (SELECT COUNT(*) FROM messages WHERE state = 'new')"
+            " + (SELECT COUNT(*) FROM inbound_parts WHERE message_id IS NULL)"
+            " + (SELECT COUNT(*) FROM outbox WHERE state IN ('queued', 'sending', 'unconfirmed'))"
+        )
+        return busy == 0 and not any(e.stored() for e in self.emulators)
 
     def close(self) -> None:
         self.runtime.stop()
@@ -150,13 +172,14 @@ def test_bad_input_over_the_air(rig: Rig) -> None:
     emu.inject_sms("+84987654321", "'; DROP TABLE outbox; --")
     sent = emu.wait_sent(2, 30)
     wait_for(lambda: rig.runtime.store._scalar("SELECT COUNT(*) FROM messages WHERE state != 'new'") >= 5)
-    time.sleep(0.5)
+    wait_for(rig.settled)  # every reply that will ever go has gone: counting is exact, not timed
     assert sorted(m.to for m in emu.sent_messages()) == sorted([PHONE, "+84987654321"])
     assert all(is_gsm7(m.text) for m in sent)
     reasons = dict(rig.runtime.store._query("SELECT reason, COUNT(*) FROM messages GROUP BY reason"))
     assert reasons.get("alphanumeric sender") == 1
     assert reasons.get("binary (8-bit) message") == 1
     assert rig.runtime.store.stats()["parts_undecodable"] == 1
+    assert rig.runtime.store.stats()["messages"].get("set_aside") == 1  # the malformed PDU, with its reason
     # still taking messages
     emu.inject_sms(PHONE, f"HS {make_dossier(4).code}")
     emu.wait_sent(3, 30)
@@ -178,3 +201,75 @@ def test_status(rig: Rig) -> None:
     text = format_health(h)
     assert "gateway: running" in text and f"modem {rig.emulators[0].port}: connected" in text
     assert "912345678" not in text
+
+
+def test_status_shows_the_lookup_breaker(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)  # central at 127.0.0.1:9 refuses every connection
+    try:
+        emu = rig.emulators[0]
+        for n in range(20, 24):  # unknown codes: each lookup asks central and fails
+            emu.inject_sms(PHONE, f"HS {make_dossier(n).code}")
+        wait_for(
+            lambda: (
+                (gateway_health(rig.runtime.store).get("lookup") or {}).get("breaker", {}).get("state")
+                == "open"
+            )
+        )
+        h = gateway_health(rig.runtime.store)
+        assert h["lookup"]["breaker"]["failures"] >= 3
+        assert "lookup breaker: OPEN" in format_health(h)
+    finally:
+        rig.close()
+
+
+def test_every_citizen_answered_exactly_once_after_an_unplug_and_replug(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, per_number_hour=100)
+    try:
+        emu = rig.emulators[0]
+        citizens = [f"+8491200000{i}" for i in range(4)]
+        emu.inject_sms(citizens[0], f"HS {make_dossier(1).code}")
+        emu.wait_sent(1, 30)
+        emu.unplug()
+        wait_for(lambda: not rig.runtime.modems[0].connected)
+        for i, citizen in enumerate(citizens[1:], start=2):  # the network holds them while unplugged
+            emu.inject_sms(citizen, f"HS {make_dossier(i).code}")
+        emu.replug()  # power-on settings: the held messages land on the SIM ("SM"), no notice
+        assert len(emu.stored("SM")) == 3
+        emu.wait_sent(4, 60)
+        wait_for(rig.settled, 60)
+        assert collections.Counter(m.to for m in emu.sent_messages()) == {c: 1 for c in citizens}
+    finally:
+        rig.close()
+
+
+def test_reset_at_the_moment_of_a_delete_answers_once(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, modem_kw={"command_timeout": 1.0})
+    try:
+        emu = rig.emulators[0]
+        wait_for(lambda: rig.runtime.modems[0].status().storage_total is not None)  # configured
+        emu.set_faults(reset_at_command='AT+CPMS="ME";+CMGD')  # the delete is lost with the reset
+        emu.inject_sms(PHONE, f"HS {make_dossier(1).code}")
+        emu.wait_sent(1, 30)
+        wait_for(lambda: emu.resets == 1 and rig.runtime.modems[0].status().resets_seen >= 1)
+        wait_for(rig.settled, 30)  # read again after the reset: stored once (same PDU), answered once
+        assert [m.to for m in emu.sent_messages()] == [PHONE]
+        assert rig.runtime.store._scalar("SELECT COUNT(*) FROM messages") == 1
+    finally:
+        rig.close()
+
+
+def test_the_runtime_never_builds_an_emulator(tmp_path: Path) -> None:
+    from dossier.errors import InvalidInput
+    from tests.sms_gateway.gateway_fakes import FakeLookup
+
+    parts = RuntimeParts(
+        db_path=tmp_path / "sms.db",
+        settings=SmsSection(),
+        lookup=FakeLookup(),
+        modems=(ModemSection(emulated=True),),
+    )
+    with pytest.raises(InvalidInput, match="emulated modem"):
+        GatewayRuntime(parts)
+    import sms_gateway.runtime as runtime_module
+
+    assert "emulator" not in " ".join(vars(runtime_module))  # injected by the composition root, not imported

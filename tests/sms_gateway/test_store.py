@@ -287,3 +287,47 @@ def test_pending_report_proves_sending_without_an_outcome(store: SmsStore) -> No
     assert state(store, row.id) == "sent"
     assert store.record_reports([report(4, "+84912345001", status=0)]) == 1
     assert state(store, row.id) == "delivered"
+
+
+# ---------------------------------------------------------------- the store foundation and its migrations
+
+LEGACY = Path(__file__).with_name("legacy_sms_schema.sql")
+
+
+def test_versioned_schema_private_file(tmp_path: Path) -> None:
+    store = SmsStore(tmp_path / "new" / "sms.db")
+    try:
+        assert store.sql.schema_version("sms") == 2
+        assert (tmp_path / "new" / "sms.db").stat().st_mode & 0o777 == 0o600
+    finally:
+        store.close()
+    again = SmsStore(tmp_path / "new" / "sms.db")  # reopening applies nothing twice
+    assert again.sql.schema_version("sms") == 2
+    again.close()
+
+
+def test_a_file_from_before_versioned_migrations_opens_with_its_data(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "sms.db"
+    old = sqlite3.connect(path)
+    old.executescript(LEGACY.read_text(encoding="utf-8"))
+    old.execute(
+        "INSERT INTO outbox (recipient, text, kind, state, next_attempt_at, created_at, modem_id, claimed_at)"
+        " VALUES ('+84912345001', 'in flight', 'reply', 'sending', ?, ?, 'm0', ?)",
+        (T0, T0, T0),
+    )
+    old.execute(
+        "INSERT INTO delivery_orphans (modem_id, ref, delivered, at) VALUES ('m0', 7, 1, ?)", (T0 + 1,)
+    )
+    old.execute("INSERT INTO meta (key, value) VALUES ('events.cursor', '42')")
+    old.commit()
+    old.close()
+    store = SmsStore(path, clock=clock)
+    try:
+        assert store.sql.schema_version("sms") == 2
+        assert store.get_meta("events.cursor") == "42"
+        # the old orphan has no recipient ("" matches any number): it proves the interrupted send
+        (out_id,) = store.recover_interrupted(resend=True, grace=30)
+        assert store.outbox_row(out_id)["state"] == "delivered"  # type: ignore[index]
+        assert store.record_reports([report(9, "+84912345002")]) == 0  # delivery_seen works too
+    finally:
+        store.close()
