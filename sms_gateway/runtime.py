@@ -71,6 +71,7 @@ class GatewayRuntime:
         self.delivery_reports = 0
         self._stop = threading.Event()
         self._pump: threading.Thread | None = None
+        self._status_written = 0.0  # monotonic time of the last status the pump committed
         policy = WorkerPolicy(
             max_attempts=s.max_attempts,
             retry_backoff=s.retry_backoff,
@@ -232,6 +233,18 @@ class GatewayRuntime:
     def write_status(self, *, stopped: bool = False) -> None:
         """Save the snapshot for ``sms status`` (another process)."""
         self.store.set_meta(STATUS_KEY, json.dumps({**self.snapshot(), "stopped": stopped}))
+        self._status_written = time.monotonic()
+
+    def healthy(self) -> bool:
+        """Whether the serve loop is alive and committing: what feeds systemd's watchdog.
+
+        The event pump must be running and must have written the status (a database commit) within
+        three status intervals; a wedged loop or a store that no longer commits stops the feeding.
+        """
+        pump = self._pump
+        if pump is None or not pump.is_alive() or self._stop.is_set():
+            return False
+        return time.monotonic() - self._status_written < 3 * self.parts.status_interval
 
 
 def _plain(value: Any) -> Any:

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from appliance.commands import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_TECHNICIAN
 from appliance.config import Config
 from dossier.errors import MotcuaError
+from dossier.systemd_notify import sd_notify, watchdog_interval
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
@@ -163,7 +168,26 @@ def run_command(args: argparse.Namespace, config: Config) -> int:
             return run_interactive(emulator, sys.stdin, sys.stdout)
         for emulator in gateway.emulators:
             print(f"emulated modem at {emulator.port}", flush=True)
-        stop.wait()
+        serve_with_watchdog(gateway.runtime.healthy, stop)
         return EXIT_OK
     finally:
+        sd_notify("STOPPING=1")
         gateway.stop()
+
+
+def serve_with_watchdog(healthy: Callable[[], bool], stop: threading.Event) -> None:
+    """Tell systemd the gateway is ready, then feed its watchdog only while ``healthy()`` holds."""
+    sd_notify("READY=1")
+    interval = watchdog_interval()
+    fed = True
+    while not stop.wait(interval or 60.0):
+        if interval is None:
+            continue
+        if healthy():
+            sd_notify("WATCHDOG=1")
+            if not fed:
+                log.info("SMS gateway loop healthy again; feeding the watchdog")
+            fed = True
+        elif fed:
+            log.error("SMS gateway loop is not healthy; systemd's watchdog will restart it")
+            fed = False
