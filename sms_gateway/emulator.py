@@ -76,6 +76,10 @@ class ModemEmulator:
         self._listeners: list[Callable[[SentMessage], None]] = []
         self._prompt_listeners: list[Callable[[], None]] = []
         self._master: int | None = None
+        # Closed pty masters wait here for the emulator's thread to close them: closing an fd that
+        # thread may be polling or reading would let the number be reused (say by a socket) and read
+        # from there.
+        self._retired: list[int] = []
         self._wake_r, self._wake_w = os.pipe()
         self._thread: threading.Thread | None = None
         self._running = False
@@ -341,12 +345,23 @@ class ModemEmulator:
         os.replace(tmp, link)
 
     def _close_pty(self) -> None:
+        """Take the pty away (caller holds the lock); its fd is closed by the thread that polls it."""
         if self._master is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._master)
+            self._retired.append(self._master)
         self._master = None
         with contextlib.suppress(FileNotFoundError):
             Path(self.port).unlink()
+        thread = self._thread
+        if thread is None or not thread.is_alive() or threading.current_thread() is thread:
+            self._close_retired()
+        else:
+            self._wake()
+
+    def _close_retired(self) -> None:
+        while self._retired:
+            fd = self._retired.pop()
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):
@@ -365,6 +380,7 @@ class ModemEmulator:
     def _loop(self) -> None:
         while True:
             with self._lock:
+                self._close_retired()  # no fd of ours is in use at this point
                 if not self._running:
                     return
                 master = self._master

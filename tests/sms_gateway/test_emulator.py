@@ -364,3 +364,29 @@ def test_status_reports_wait_for_a_free_slot_in_sr(wire: Wire) -> None:
     assert isinstance(pdu.decode(wire.engine.mem.get("SR", 2)[1]), pdu.StatusReport)  # it took the slot
     assert '+CDSI: "SR",2' in "".join(wire.advance(1) for _ in range(6))
     assert not wire.engine.held_reports
+
+
+def test_unplug_leaves_closing_the_pty_to_the_emulator_thread() -> None:
+    """Closing the master fd from another thread while the emulator's thread polls or reads it let the
+    number be reused by a new socket, which that thread then read from (an HTTP request vanished)."""
+    import os
+
+    from sms_gateway.emulator import ModemEmulator
+
+    emulator = ModemEmulator()
+    emulator.start()
+    try:
+        with emulator._lock:  # the emulator's thread cannot start a pass while this is held
+            master = emulator._master
+            assert master is not None
+            emulator.unplug()
+            os.fstat(master)  # still open: only the emulator's thread closes it, between two passes
+            assert emulator._retired == [master]
+
+        def closed() -> bool:
+            with emulator._lock:
+                return not emulator._retired
+
+        wait_until(closed)  # the thread was woken and closes it on its next pass
+    finally:
+        emulator.stop()
