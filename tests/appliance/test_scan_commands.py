@@ -7,7 +7,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from appliance.commands.scan import register, scan_camera, scan_image
@@ -62,13 +61,10 @@ def test_scan_keyboard_through_a_pipe() -> None:
         [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert proc.stdin is not None
-    proc.stdin.write(f"]C0{CODE}\n".encode())  # a scanner's burst arrives at once
+    # Two scanner bursts, each arriving at once. Telling a person's typing apart by timing is tested
+    # with explicit key times in tests/barcode/test_wedge.py: through a pipe it would depend on scheduling.
+    proc.stdin.write(f"]C0{CODE}\n".encode())
     proc.stdin.flush()
-    for ch in "hi\n":  # a person typing
-        time.sleep(0.3)
-        proc.stdin.write(ch.encode())
-        proc.stdin.flush()
-    time.sleep(0.3)
     proc.stdin.write(b"https://zalo.me/g/12345\n")
     proc.stdin.close()  # end of input, like Ctrl-D
     assert proc.stdout is not None and proc.stderr is not None
@@ -76,8 +72,7 @@ def test_scan_keyboard_through_a_pipe() -> None:
     assert proc.wait(timeout=30) == 0, err
     lines = out.decode().splitlines()
     assert lines[0].startswith("SCAN") and f"code {CODE}" in lines[0] and "keyboard/code128" in lines[0]
-    assert lines[1:4] == ["typed: 'h'", "typed: 'i'", "typed: '\\n'"]
-    assert lines[4].startswith("SCAN") and "not a dossier code" in lines[4]
+    assert lines[1].startswith("SCAN") and "not a dossier code" in lines[1]
 
 
 def test_scan_camera_without_a_camera_says_so(capsys) -> None:  # type: ignore[no-untyped-def]

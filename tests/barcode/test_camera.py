@@ -20,6 +20,7 @@ from barcode.pipeline import DecodePipeline, FrameResult
 from barcode.settings import BarcodeSection
 from dossier.errors import ConfigError
 from tests.queues import drain
+from tests.queues import wait_until as wait_for
 
 CODE = "000.00.15.H56-240315-0001"
 OTHER = "000.00.15.H56-240315-0002"
@@ -32,14 +33,6 @@ def frame_with(text: str | None, at: tuple[int, int] = (80, 60)) -> np.ndarray:
         qr = render_symbol(f"https://dvc.x.vn/tra-cuu/{text}", "qr", scale=3)
         frame[at[1] : at[1] + qr.shape[0], at[0] : at[0] + qr.shape[1]] = qr
     return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def scanner_for(

@@ -7,7 +7,7 @@ import os
 import queue
 import time
 import tty
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from barcode.events import ScanEvent
 from barcode.serial_scanner import SerialScanner
 from barcode.settings import BarcodeSection
+from tests.queues import wait_until as wait_for
 
 CODE = "000.00.15.H56-240315-0001"
 
@@ -43,14 +44,6 @@ class Pty:
 
     def write(self, data: bytes) -> None:
         os.write(self.master, data)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from dossier.errors import CentralUnavailable
 from dossier.lookup import LookupService, Outcome
 from tests.dossier.factory import make_dossier
 from tests.dossier.scripted_central import State, scripted_central
+from tests.queues import wait_until
 
 
 @pytest.fixture
@@ -29,13 +30,6 @@ def central() -> Iterator[tuple[str, State]]:
 def service(path: Path, url: str, breaker: CircuitBreaker) -> LookupService:
     client = CentralClient(url, connect_timeout=0.5, read_timeout=0.5, retries=0)
     return LookupService(Cache(path), client, central_deadline=0.3, breaker=breaker)
-
-
-def wait_until(cond, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "condition not reached"
-        time.sleep(0.02)
 
 
 def dossier_requests(state: State) -> int:

@@ -22,6 +22,7 @@ from dossier.model import Status
 from dossier.sync import Syncer
 from tests.dossier.factory import make_dossier
 from tests.dossier.scripted_central import State, scripted_central
+from tests.queues import wait_until
 
 
 class Clock:
@@ -44,13 +45,6 @@ def service(tmp_path: Path, url: str, clock: Clock, **kw: object) -> LookupServi
     opts: dict[str, object] = {"fresh_seconds": 60.0, "central_deadline": 1.0, "clock": clock}
     opts.update(kw)
     return LookupService(Cache(tmp_path / "c.db", clock=clock), client, **opts)  # type: ignore[arg-type]
-
-
-def wait_until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "condition not reached"
-        time.sleep(0.02)
 
 
 def test_miss_then_fresh_then_stale_with_background_refresh(

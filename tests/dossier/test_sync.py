@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from dossier.model import VN_TZ, Status
 from dossier.sync import Syncer, SyncReport
 from tests.dossier.factory import make_dossier
 from tests.dossier.scripted_central import State, scripted_central
+from tests.queues import wait_until
 
 
 @pytest.fixture
@@ -162,13 +162,6 @@ def test_sync_applies_retention(tmp_path: Path) -> None:
         s = syncer(tmp_path, url, retention_days=30)
         s.sync_once()
         assert s.cache.get(old.code) is None and s.cache.get(make_dossier(2).code) is not None
-
-
-def wait_until(cond, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "condition not reached"
-        time.sleep(0.02)
 
 
 def test_retry_after_is_capped_and_the_wait_is_interruptible(tmp_path: Path) -> None:

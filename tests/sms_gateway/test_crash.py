@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,19 +22,11 @@ from dossier.cache import Cache
 from sms_gateway.emulator import ModemEmulator
 from sms_gateway.store import SmsStore
 from tests.dossier.factory import make_dossier
+from tests.queues import wait_until as wait_for
 
 BURST = 500
 GRACE = 5.0  # interrupted_grace of the gateway under test
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not reached within {timeout} s")
 
 
 def write_config(tmp_path: Path, port: str) -> Path:

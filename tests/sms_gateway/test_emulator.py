@@ -15,8 +15,9 @@ import pytest
 from sms_gateway import pdu
 from sms_gateway.emulator_at import AtEngine
 from sms_gateway.emulator_types import ModemIdentity, ModemProfile
+from tests.queues import wait_until
 
-from .modem_harness import emulator, wait_until
+from .modem_harness import emulator
 
 NOW = datetime(2024, 3, 15, 10, 0, tzinfo=UTC)
 

@@ -15,8 +15,9 @@ import pytest
 from sms_gateway.emulator import ModemEmulator
 from sms_gateway.modem import Modem
 from sms_gateway.reassembly import Part, assemble
+from tests.queues import wait_until
 
-from .modem_harness import Inbox, emulator, wait_until
+from .modem_harness import Inbox, emulator
 
 GAMMU = shutil.which("gammu")
 needs_gammu = pytest.mark.skipif(

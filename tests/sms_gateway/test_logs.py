@@ -11,8 +11,9 @@ import pytest
 
 from sms_gateway import pdu
 from sms_gateway.redact import describe_pdu, scrub
+from tests.queues import wait_until
 
-from .modem_harness import Inbox, adapter, emulator, wait_until
+from .modem_harness import Inbox, adapter, emulator
 
 CITIZEN = "0987654321"
 BODY = "Ho ten Tran Thi Bich, CCCD 001234567890"

@@ -20,9 +20,9 @@ from sms_gateway.modem_types import (
     SendFailed,
 )
 from sms_gateway.reassembly import Part, assemble
-from tests.queues import drain
+from tests.queues import drain, wait_until
 
-from .modem_harness import Inbox, adapter, emulator, wait_until
+from .modem_harness import Inbox, adapter, emulator
 
 CODE = "HS 000.00.15.H56-240315-0001"
 

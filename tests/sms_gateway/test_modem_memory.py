@@ -9,9 +9,9 @@ from sms_gateway.emulator import ModemEmulator
 from sms_gateway.emulator_types import ModemProfile
 from sms_gateway.modem_memory import Offer, Settings, parse_notice, parse_offer, parse_settings
 from sms_gateway.modem_types import DeliveryReport, ModemEvent
-from tests.queues import drain
+from tests.queues import drain, wait_until
 
-from .modem_harness import Inbox, adapter, emulator, wait_until
+from .modem_harness import Inbox, adapter, emulator
 
 
 def ours(emu: ModemEmulator) -> bool:

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sms_gateway.outbox import Doorbell, OutboxWorker, WorkerPolicy
 from sms_gateway.store import Outgoing, SmsStore
+from tests.queues import wait_until as wait_for
 from tests.sms_gateway.gateway_fakes import ERRORS, Clock, ScriptedSender
 
 T0 = 1_790_000_000.0
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture

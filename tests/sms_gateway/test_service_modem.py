@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import collections
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,9 @@ from sms_gateway.runtime import GatewayRuntime, RuntimeParts
 from sms_gateway.service import ReplyOptions
 from sms_gateway.settings import ModemSection, SmsSection
 from tests.dossier.factory import make_dossier
+from tests.queues import wait_until as wait_for
 
 PHONE = "+84912345678"
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 class Rig:
